@@ -80,6 +80,7 @@ class Header:
     model: dict[str, Any]  # name, config summary, dtype, device
     params: dict[str, Any]  # sampling parameters (see docs/trace-format.md)
     token_texts: dict[int, str] = field(default_factory=dict)
+    special_ids: list[int] = field(default_factory=list)  # skipped when decoding the answer
     created: str = ""
     version: tuple[int, int] = VERSION
 
@@ -103,6 +104,11 @@ class Header:
     def steps_per_block(self) -> int:
         return self.total_steps // max(1, self.gen_length // self.block_length)
 
+    def decode(self, ids: Iterable[int]) -> str:
+        """The answer as text from the recorded token texts, special and mask tokens skipped."""
+        hidden = {self.mask_id, *self.special_ids}
+        return "".join(self.token_texts.get(i, "") for i in ids if i not in hidden)
+
 
 @dataclass(frozen=True)
 class End:
@@ -110,6 +116,7 @@ class End:
     final_ids: list[int]
     message: str = ""
     total_ms: float = 0.0
+    final_text: str = ""  # decoded by the tokenizer, special tokens skipped
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -150,6 +157,7 @@ def _encode_header(header: Header) -> dict[str, Any]:
         "model": header.model,
         "params": header.params,
         "texts": {"ids": _i32(ids), "texts": [header.token_texts[i] for i in ids]},
+        "special_ids": _i32(header.special_ids),
     }
 
 
@@ -179,6 +187,7 @@ def _encode_end(end: End) -> dict[str, Any]:
         "final_ids": _i32(end.final_ids),
         "message": end.message,
         "total_ms": float(end.total_ms),
+        "final_text": end.final_text,
     }
 
 
@@ -242,6 +251,7 @@ def _decode_header(record: dict) -> Header:
         model=model if isinstance(model, dict) else {},
         params=params,
         token_texts=_decode_texts(record.get("texts"), what),
+        special_ids=list(_unpack_array("i", record.get("special_ids", b""), "header special ids")),
         created=record.get("created") if isinstance(record.get("created"), str) else "",
         version=(version[0], version[1]),
     )
@@ -292,11 +302,13 @@ def _decode_end(record: dict) -> End:
     status = record.get("status")
     message = record.get("message", "")
     total_ms = record.get("total_ms", 0.0)
+    final_text = record.get("final_text", "")
     return End(
         status=status if isinstance(status, str) else "unknown",
         final_ids=list(_unpack_array("i", record.get("final_ids", b""), "end")),
         message=message if isinstance(message, str) else "",
         total_ms=float(total_ms) if isinstance(total_ms, (int, float)) else 0.0,
+        final_text=final_text if isinstance(final_text, str) else "",
     )
 
 
@@ -456,7 +468,11 @@ class TraceReader:
 
     def _decode(self, record: Any) -> Step | End | Header | None:
         if self.header is None:
-            if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("type") != "header":
+            if (
+                not isinstance(record, dict)
+                or record.get("format") != FORMAT
+                or record.get("type") != "header"
+            ):
                 raise TraceError(f"{self.path}: not a llada-tui trace")
             self.header = _decode_header(record)
             return self.header
