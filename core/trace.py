@@ -468,11 +468,7 @@ class TraceReader:
 
     def _decode(self, record: Any) -> Step | End | Header | None:
         if self.header is None:
-            if (
-                not isinstance(record, dict)
-                or record.get("format") != FORMAT
-                or record.get("type") != "header"
-            ):
+            if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("type") != "header":
                 raise TraceError(f"{self.path}: not a llada-tui trace")
             self.header = _decode_header(record)
             return self.header

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
+
 from llada_tui.core.trace import (
     Candidates,
     End,

@@ -1,0 +1,185 @@
+"""One sampling run written to a trace: what `llada-tui record` and `llada-tui live` share.
+
+Needs torch (imported by the commands that record, never by the player).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.loading import LLaDATokenizer, load_model, load_tokenizer, resolve_checkpoint
+from llada_tui.core.sampler import StopSampling, generate
+from llada_tui.core.trace import End, Header, Step, TraceWriter
+
+# Used where neither the command line nor the checkpoint (sampling.json) says otherwise:
+# LLaDA-8B-Instruct's recommended chat settings.
+FALLBACK_SAMPLING = {"gen_length": 128, "steps": 128, "block_length": 32}
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Sampling parameters as the user gave them; None means "the checkpoint's default"."""
+
+    steps: int | None = None
+    gen_length: int | None = None
+    block_length: int | None = None
+    temperature: float = 0.0
+    cfg_scale: float = 0.0
+    remasking: str = "low_confidence"
+    logits_eos_inf: bool = False
+    confidence_eos_eot_inf: bool = False
+    seed: int = 0
+    topk: int = 5
+    chat_template: bool = True
+
+
+@dataclass
+class Engine:
+    """A loaded model with its tokenizer and where it came from."""
+
+    model: LLaDAModel
+    tokenizer: LLaDATokenizer
+    name: str
+    device: str
+    dtype: str
+    defaults: dict[str, int] = field(default_factory=dict)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_engine(
+    model: str | None, device: str | None = None, dtype: str | None = None, progress: Progress | None = None
+) -> Engine:
+    """Resolve a model name (None: the embedded demo model), load weights and tokenizer."""
+    path = resolve_checkpoint(model)
+    device = device or default_device()
+    torch_dtype = getattr(torch, dtype) if dtype else None
+    llada = load_model(path, device=device, dtype=torch_dtype, progress=progress)
+    tokenizer = load_tokenizer(path)
+    defaults_file = path / "sampling.json"
+    defaults = json.loads(defaults_file.read_text()) if defaults_file.is_file() else {}
+    return Engine(
+        model=llada,
+        tokenizer=tokenizer,
+        name=model or "demo",
+        device=device,
+        dtype=str(next(llada.parameters()).dtype).removeprefix("torch."),
+        defaults={k: int(defaults[k]) for k in FALLBACK_SAMPLING if k in defaults},
+    )
+
+
+def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
+    """The full parameter set of a run, as written to the trace header."""
+    params = {**asdict(options)}
+    for key, fallback in FALLBACK_SAMPLING.items():
+        if params[key] is None:
+            params[key] = engine.defaults.get(key, fallback)
+    tokenizer = engine.tokenizer
+    params.update(mask_id=tokenizer.mask_id, eos_id=tokenizer.eos_id, eot_id=tokenizer.eot_id)
+    return params
+
+
+def encode_prompt(engine: Engine, prompt: str, chat_template: bool) -> list[int]:
+    if not prompt.strip():
+        raise ValueError("the prompt is empty")
+    tokenizer = engine.tokenizer
+    return tokenizer.apply_chat_template(prompt) if chat_template else tokenizer.encode(prompt)
+
+
+def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
+    tokenizer = engine.tokenizer
+    return Header(
+        prompt_text=prompt,
+        prompt_ids=encode_prompt(engine, prompt, params["chat_template"]),
+        model={
+            "name": engine.name,
+            "config": engine.model.config.summary(),
+            "dtype": engine.dtype,
+            "device": engine.device,
+        },
+        params=params,
+        special_ids=sorted(tokenizer.special_ids),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+
+
+def record_run(
+    engine: Engine,
+    header: Header,
+    path: str | Path,
+    on_step: Callable[[Step], None] | None = None,
+) -> End:
+    """Sample with the header's parameters, writing every step to `path` as it happens.
+
+    `on_step` sees each step after it is on disk; raising StopSampling there cancels the run
+    at that step boundary (the trace then ends as "interrupted"). Errors while sampling end
+    the trace as "error" and propagate; the steps recorded so far stay in the file.
+    """
+    params = header.params
+    writer = TraceWriter(path, header, engine.tokenizer.token_text)
+    writer_header = writer.header
+
+    def recorder(step: Step) -> None:
+        writer.write_step(step)
+        if on_step is not None:
+            on_step(step)
+
+    prompt = torch.tensor([writer_header.prompt_ids], device=engine.device)
+    started = time.perf_counter()
+    end: End | None = None
+    try:
+        torch.manual_seed(params["seed"])
+        output = generate(
+            engine.model,
+            prompt,
+            steps=params["steps"],
+            gen_length=params["gen_length"],
+            block_length=params["block_length"],
+            temperature=params["temperature"],
+            cfg_scale=params["cfg_scale"],
+            remasking=params["remasking"],
+            mask_id=params["mask_id"],
+            logits_eos_inf=params["logits_eos_inf"],
+            confidence_eos_eot_inf=params["confidence_eos_eot_inf"],
+            eos_id=params["eos_id"],
+            eot_id=params["eot_id"],
+            recorder=recorder,
+            topk=params["topk"],
+        )
+        final_ids = output[0, prompt.shape[1] :].tolist()
+        end = End(
+            status="complete",
+            final_ids=final_ids,
+            final_text=engine.tokenizer.decode(final_ids, skip_special_tokens=True),
+            total_ms=elapsed_ms(started),
+        )
+        return end
+    except (StopSampling, KeyboardInterrupt):
+        end = End("interrupted", [], message="cancelled by the user", total_ms=elapsed_ms(started))
+        raise
+    except Exception as error:  # any failure: keep what was recorded, say why it stopped
+        end = End("error", [], message=one_line(error), total_ms=elapsed_ms(started))
+        raise
+    finally:
+        writer.close(end)
+
+
+def elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
