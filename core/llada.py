@@ -1,0 +1,252 @@
+"""LLaDA, natively: the bidirectional Llama-style transformer behind LLaDA-8B, in one file.
+
+Reads the official config.json and uses the official tensor names, so an official checkpoint
+loads into it directly and `model.state_dict()` saves one. The numerics follow the official
+modeling code: RMSNorm in float32, rotary embeddings in float32, attention with no mask,
+SwiGLU feed-forward, an untied output head unless `weight_tying`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Keys of config.json whose value we do not implement otherwise: key -> the only value we accept.
+# A missing key is taken to have this value (what every LLaDA checkpoint has).
+_FIXED = {
+    "block_type": "llama",
+    "activation_type": "silu",
+    "layer_norm_type": "rms",
+    "include_bias": False,
+    "include_qkv_bias": False,
+    "rope": True,
+    "alibi": False,
+    "attention_layer_norm": False,
+    "input_emb_norm": False,
+    "scale_logits": False,
+    "layer_norm_with_affine": True,
+    "bias_for_layer_norm": False,
+}
+
+
+@dataclass
+class LLaDAConfig:
+    d_model: int
+    n_layers: int
+    n_heads: int
+    vocab_size: int
+    n_kv_heads: int | None = None  # None: as many as n_heads
+    mlp_hidden_size: int | None = None  # None: mlp_ratio * d_model
+    mlp_ratio: int = 4
+    embedding_size: int | None = None  # rows of the embedding and the head; None: vocab_size
+    max_sequence_length: int = 4096
+    rope_theta: float = 500000.0
+    rope_full_precision: bool = True
+    rms_norm_eps: float = 1e-5
+    weight_tying: bool = False
+    mask_token_id: int | None = None
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("d_model", "n_layers", "n_heads", "vocab_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"config.json: {key} must be a positive integer, got {value!r}")
+        if self.n_kv_heads is None:
+            self.n_kv_heads = self.n_heads
+        if self.mlp_hidden_size is None:
+            self.mlp_hidden_size = self.mlp_ratio * self.d_model
+        if self.embedding_size is None:
+            self.embedding_size = self.vocab_size
+        if self.d_model % self.n_heads:
+            raise ValueError(f"config.json: d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
+        if self.head_dim % 2:
+            raise ValueError(f"config.json: head size d_model / n_heads = {self.head_dim} must be even")
+        if self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads:
+            raise ValueError(f"config.json: n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
+        if self.embedding_size < self.vocab_size:
+            raise ValueError(
+                f"config.json: embedding_size {self.embedding_size} is smaller than vocab_size {self.vocab_size}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @classmethod
+    def from_json_dict(cls, d: dict[str, Any]) -> LLaDAConfig:
+        """Build from the official config.json; unsupported architecture options raise ValueError."""
+        for key, supported in _FIXED.items():
+            value = d.get(key, supported)
+            if value != supported:
+                raise ValueError(f"config.json: {key}={value!r} is not supported (only {supported!r})")
+        if d.get("multi_query_attention"):
+            raise ValueError("config.json: multi_query_attention=True is not supported (use n_kv_heads)")
+        missing = [key for key in ("d_model", "n_layers", "n_heads", "vocab_size") if d.get(key) is None]
+        if missing:
+            raise ValueError(f"config.json: missing key {missing[0]!r}")
+        known = cls.__dataclass_fields__
+        return cls(**{key: value for key, value in d.items() if key in known and value is not None})
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The official config.json keys for this model (without `auto_map`: no remote code)."""
+        return {
+            "model_type": "llada",
+            "architectures": ["LLaDAModelLM"],
+            **_FIXED,
+            **asdict(self),
+        }
+
+    def num_params(self) -> int:
+        d, h, kv = self.d_model, self.mlp_hidden_size, self.n_kv_heads * self.head_dim
+        per_block = 2 * d + 2 * d * d + 2 * d * kv + 3 * d * h  # norms, q/out, k/v, swiglu
+        head = 0 if self.weight_tying else self.embedding_size * d
+        return self.embedding_size * d + self.n_layers * per_block + d + head
+
+    def summary(self) -> dict[str, Any]:
+        """A short description for the trace header."""
+        return {
+            "layers": self.n_layers,
+            "d_model": self.d_model,
+            "heads": self.n_heads,
+            "kv_heads": self.n_kv_heads,
+            "mlp_hidden": self.mlp_hidden_size,
+            "vocab": self.vocab_size,
+            "params": self.num_params(),
+        }
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Normalise in float32, cast back, then scale in the input's dtype (as the official model).
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * normed.to(x.dtype)
+
+
+def rotary_tables(length: int, head_dim: int, theta: float, device: torch.device) -> tuple[Tensor, Tensor]:
+    """cos and sin of the rotary angles, float32 [length, head_dim], halves repeated."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float) / head_dim))
+    angles = torch.outer(torch.arange(length, device=device, dtype=torch.float), inv_freq)
+    angles = torch.cat((angles, angles), dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat((-second, first), dim=-1)
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor, full_precision: bool) -> Tensor:
+    # x: [B, H, L, D]; cos, sin: [L, D] float32
+    xr = x.float() if full_precision else x
+    cos, sin = cos.to(xr.dtype), sin.to(xr.dtype)
+    return (xr * cos + rotate_half(xr) * sin).to(x.dtype)
+
+
+class Block(nn.Module):
+    """One LLaDA layer, with the official parameter names."""
+
+    def __init__(self, config: LLaDAConfig):
+        super().__init__()
+        d, kv, h = config.d_model, config.n_kv_heads * config.head_dim, config.mlp_hidden_size
+        self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.n_kv_heads, config.head_dim
+        self.rope_full_precision = config.rope_full_precision
+        self.attn_norm = RMSNorm(d, config.rms_norm_eps)
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, kv, bias=False)
+        self.v_proj = nn.Linear(d, kv, bias=False)
+        self.attn_out = nn.Linear(d, d, bias=False)
+        self.ff_norm = RMSNorm(d, config.rms_norm_eps)
+        self.ff_proj = nn.Linear(d, h, bias=False)
+        self.up_proj = nn.Linear(d, h, bias=False)
+        self.ff_out = nn.Linear(h, d, bias=False)
+
+    def attention(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        B, L, d = x.shape
+        q = self.q_proj(x).view(B, L, self.n_heads, self.head_dim).transpose(1, 2)  # [B, H, L, D]
+        k = self.k_proj(x).view(B, L, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B, Hkv, L, D]
+        v = self.v_proj(x).view(B, L, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q = apply_rotary(q, cos, sin, self.rope_full_precision)
+        k = apply_rotary(k, cos, sin, self.rope_full_precision)
+        if self.n_kv_heads != self.n_heads:
+            k = k.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+            v = v.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=False)  # bidirectional, no mask
+        return self.attn_out(y.transpose(1, 2).reshape(B, L, d))
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        x = x + self.attention(self.attn_norm(x), cos, sin)
+        h = self.ff_norm(x)
+        return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: LLaDAConfig):
+        super().__init__()
+        self.wte = nn.Embedding(config.embedding_size, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.ln_f = RMSNorm(config.d_model, config.rms_norm_eps)
+        if not config.weight_tying:
+            self.ff_out = nn.Linear(config.d_model, config.embedding_size, bias=False)
+
+
+class LLaDAModel(nn.Module):
+    """LLaDA's mask predictor. State dict keys are the official ones (`model.transformer....`)."""
+
+    def __init__(self, config: LLaDAConfig):
+        super().__init__()
+        self.config = config
+        self.model = nn.Module()  # an empty level, so that parameter names match the official ones
+        self.model.transformer = Transformer(config)
+        self._rotary: dict[tuple[int, torch.device], tuple[Tensor, Tensor]] = {}
+
+    @property
+    def transformer(self) -> Transformer:
+        return self.model.transformer
+
+    def rotary(self, length: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        key = (length, device)
+        if key not in self._rotary:
+            self._rotary[key] = rotary_tables(length, self.config.head_dim, self.config.rope_theta, device)
+        return self._rotary[key]
+
+    def forward(self, input_ids: Tensor, logits_start: int = 0) -> Tensor:
+        """Logits [B, L - logits_start, embedding_size] for input_ids [B, L], in the model's dtype.
+
+        The output head runs only for positions >= logits_start.
+        """
+        t = self.transformer
+        cos, sin = self.rotary(input_ids.shape[1], input_ids.device)
+        x = t.wte(input_ids)  # [B, L, d]
+        for block in t.blocks:
+            x = block(x, cos, sin)
+        x = t.ln_f(x[:, logits_start:])
+        head = t.wte.weight if self.config.weight_tying else t.ff_out.weight
+        return F.linear(x, head)
+
+
+def init_weights(model: LLaDAModel, std: float = 0.02) -> None:
+    """Random normal weights for a model trained from scratch; norms start at one.
+
+    Output projections are scaled down by sqrt(2 * n_layers), as in GPT-2 / nanoGPT.
+    """
+    residual_std = std / math.sqrt(2 * model.config.n_layers)
+    for name, param in model.named_parameters():
+        if name.endswith("norm.weight") or name.endswith("ln_f.weight"):
+            nn.init.ones_(param)
+        elif name.endswith("attn_out.weight") or (".blocks." in name and name.endswith("ff_out.weight")):
+            nn.init.normal_(param, std=residual_std)
+        else:
+            nn.init.normal_(param, std=std)
