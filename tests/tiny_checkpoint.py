@@ -74,7 +74,7 @@ def tiny_tokenizer_json(vocab_size: int = 384) -> str:
     return tokenizer.to_str()
 
 
-def _random_state_dict(config: LLaDAConfig, seed: int) -> dict[str, torch.Tensor]:
+def random_state_dict(config: LLaDAConfig, seed: int) -> dict[str, torch.Tensor]:
     """Weights scaled so that activations stay near unit size and logits are far from flat."""
     generator = torch.Generator().manual_seed(seed)
     model = LLaDAModel(config)
@@ -164,7 +164,7 @@ def write_tiny_checkpoint(
         "use_cache": False,
     }
     (path / "config.json").write_text(json.dumps(config_json, indent=2))
-    _write_weights(path, _random_state_dict(config, seed), sharded)
+    _write_weights(path, random_state_dict(config, seed), sharded)
 
     (path / "tokenizer.json").write_text(tokenizer_json)
     tokenizer_config = {
