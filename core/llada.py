@@ -210,17 +210,20 @@ class LLaDAModel(nn.Module):
         self.config = config
         self.model = nn.Module()  # an empty level, so that parameter names match the official ones
         self.model.transformer = Transformer(config)
-        self._rotary: dict[tuple[int, torch.device], tuple[Tensor, Tensor]] = {}
+        self._rotary: dict[torch.device, tuple[Tensor, Tensor]] = {}  # the longest tables so far
 
     @property
     def transformer(self) -> Transformer:
         return self.model.transformer
 
     def rotary(self, length: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        key = (length, device)
-        if key not in self._rotary:
-            self._rotary[key] = rotary_tables(length, self.config.head_dim, self.config.rope_theta, device)
-        return self._rotary[key]
+        """Rotary cos and sin for positions [0, length), computed once per device and sliced."""
+        cached = self._rotary.get(device)
+        if cached is None or cached[0].shape[0] < length:
+            cached = rotary_tables(length, self.config.head_dim, self.config.rope_theta, device)
+            self._rotary[device] = cached
+        cos, sin = cached
+        return cos[:length], sin[:length]
 
     def forward(self, input_ids: Tensor, logits_start: int = 0) -> Tensor:
         """Logits [B, L - logits_start, embedding_size] for input_ids [B, L], in the model's dtype.

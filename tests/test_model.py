@@ -241,3 +241,16 @@ def test_trains_under_autocast_with_gradients_everywhere():
     for name, param in model.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all(), name
         assert param.grad.abs().sum() > 0, name
+
+
+def test_rotary_tables_are_reused_across_lengths():
+    config = small_config()
+    model, state = model_with_weights(config)
+    ids = torch.randint(0, config.vocab_size, (1, 24), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        model(ids)  # caches tables for 24 positions
+        short = model(ids[:, :9])
+    cos, _ = model.rotary(5, ids.device)
+    assert cos.shape == (5, config.head_dim) and cos.data_ptr() == model.rotary(24, ids.device)[0].data_ptr()
+    expected = reference_logits(state, config, ids[:, :9])
+    assert (short.double() - expected).abs().max() / expected.abs().max() < 1e-5
