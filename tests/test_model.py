@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tiny_checkpoint import random_state_dict
 
-from llada_tui.core.llada import LLaDAConfig, LLaDAModel
+from llada_tui.core.llada import LLaDAConfig, LLaDAModel, init_weights
 
 # LLaDA-8B-Instruct's config.json, less bookkeeping keys.
 LLADA_8B = {
@@ -254,3 +254,15 @@ def test_rotary_tables_are_reused_across_lengths():
     assert cos.shape == (5, config.head_dim) and cos.data_ptr() == model.rotary(24, ids.device)[0].data_ptr()
     expected = reference_logits(state, config, ids[:, :9])
     assert (short.double() - expected).abs().max() / expected.abs().max() < 1e-5
+
+
+def test_init_weights_for_training_from_scratch():
+    model = LLaDAModel(small_config(n_layers=8, d_model=128, mlp_hidden_size=256))
+    init_weights(model, std=0.02)
+    state = model.state_dict()
+    assert torch.equal(state["model.transformer.ln_f.weight"], torch.ones(128))
+    assert torch.equal(state["model.transformer.blocks.3.ff_norm.weight"], torch.ones(128))
+    assert abs(state["model.transformer.blocks.0.q_proj.weight"].std() - 0.02) < 2e-3
+    assert abs(state["model.transformer.ff_out.weight"].std() - 0.02) < 2e-3  # the head is not a residual
+    assert abs(state["model.transformer.blocks.0.attn_out.weight"].std() - 0.005) < 5e-4  # 0.02 / sqrt(16)
+    assert abs(state["model.transformer.blocks.0.ff_out.weight"].std() - 0.005) < 5e-4
