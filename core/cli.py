@@ -114,8 +114,6 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 def sampling_options(args: argparse.Namespace) -> Any:
     from llada_tui.core.recording import SamplingOptions
 
-    if args.topk < 0:
-        raise UsageError("--topk must be 0 or more")
     return SamplingOptions(
         steps=args.steps,
         gen_length=args.gen_length,
@@ -153,11 +151,10 @@ def run_record(args: argparse.Namespace) -> int:
 
     from llada_tui.core import recording
     from llada_tui.core.loading import ModelLoadError
-    from llada_tui.core.sampler import check_schedule
 
     console = Console(stderr=True)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         loading = progress.add_task("loading model", total=None)
 
         def on_load(done: int, total: int, what: str) -> None:
@@ -170,7 +167,6 @@ def run_record(args: argparse.Namespace) -> int:
         progress.remove_task(loading)
         params = recording.resolve_params(engine, options)
         try:
-            check_schedule(params["gen_length"], params["block_length"], params["steps"], params["remasking"])
             header = recording.make_header(engine, args.prompt, params)
         except ValueError as error:
             raise UsageError(str(error)) from None
@@ -313,3 +309,7 @@ def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, An
         "complete": trace.complete,
         "warning": trace.warning,
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,7 +16,7 @@ import torch
 
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.loading import LLaDATokenizer, load_model, load_tokenizer, resolve_checkpoint
-from llada_tui.core.sampler import StopSampling, generate
+from llada_tui.core.sampler import StopSampling, check_arguments, generate
 from llada_tui.core.trace import End, Header, Step, TraceWriter
 
 # Used where neither the command line nor the checkpoint (sampling.json) says otherwise:
@@ -87,7 +87,9 @@ def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
         if params[key] is None:
             params[key] = engine.defaults.get(key, fallback)
     tokenizer = engine.tokenizer
-    params.update(mask_id=tokenizer.mask_id, eos_id=tokenizer.eos_id, eot_id=tokenizer.eot_id)
+    # Without an <|eot_id|> token, the EOS/EOT option can only ever concern EOS.
+    eot_id = tokenizer.eot_id if tokenizer.eot_id is not None else tokenizer.eos_id
+    params.update(mask_id=tokenizer.mask_id, eos_id=tokenizer.eos_id, eot_id=eot_id)
     return params
 
 
@@ -99,8 +101,9 @@ def encode_prompt(engine: Engine, prompt: str, chat_template: bool) -> list[int]
 
 
 def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
+    """The trace header of a run; raises ValueError for parameters the sampler would refuse."""
     tokenizer = engine.tokenizer
-    return Header(
+    header = Header(
         prompt_text=prompt,
         prompt_ids=encode_prompt(engine, prompt, params["chat_template"]),
         model={
@@ -113,6 +116,18 @@ def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
         special_ids=sorted(tokenizer.special_ids),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
+    check_arguments(
+        torch.tensor([header.prompt_ids]),
+        None,
+        params["steps"],
+        params["gen_length"],
+        params["block_length"],
+        params["temperature"],
+        params["cfg_scale"],
+        params["remasking"],
+        params["topk"],
+    )
+    return header
 
 
 def record_run(

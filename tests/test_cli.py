@@ -1,0 +1,185 @@
+"""The `llada-tui` command: record / info / export end to end on the tiny checkpoint, and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llada_tui.core.cli import main
+from llada_tui.core.trace import load_trace
+
+PROMPT = "the cat sat on the mat"
+SETTINGS = ["--steps", "8", "--gen-length", "16", "--block-length", "8", "--topk", "3"]
+
+
+def record(checkpoint: Path, output: Path, *extra: str) -> int:
+    return main(["record", PROMPT, "--model", str(checkpoint), "-o", str(output), *SETTINGS, *extra])
+
+
+def reference_run(model, tokenizer, temperature: float = 0.0, seed: int = 0):  # noqa: ANN001, ANN201
+    """The same run through the Python API, recording every step in memory."""
+    import torch
+
+    from llada_tui.core.sampler import generate
+
+    steps = []
+    prompt = torch.tensor([tokenizer.apply_chat_template(PROMPT)])
+    torch.manual_seed(seed)
+    output = generate(
+        model,
+        prompt,
+        steps=8,
+        gen_length=16,
+        block_length=8,
+        temperature=temperature,
+        mask_id=tokenizer.mask_id,
+        eos_id=tokenizer.eos_id,
+        eot_id=tokenizer.eot_id,
+        recorder=steps.append,
+        topk=3,
+    )
+    return output[0, prompt.shape[1] :].tolist(), steps
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_record_matches_the_python_api_step_for_step(
+    tmp_path: Path, tiny_checkpoint: Path, tiny_model, tiny_tokenizer, temperature: float
+) -> None:
+    output = tmp_path / "run.trace"
+    assert record(tiny_checkpoint, output, "--temperature", str(temperature), "--seed", "3") == 0
+    trace = load_trace(output)
+    final, steps = reference_run(tiny_model, tiny_tokenizer, temperature, seed=3)
+    assert trace.complete
+    assert trace.end.final_ids == final
+    assert len(trace.steps) == len(steps) == 8
+    for recorded, expected in zip(trace.steps, steps):
+        assert list(recorded.positions) == list(expected.positions)
+        assert list(recorded.ids) == list(expected.ids)
+        assert list(recorded.candidates.ids) == list(expected.candidates.ids)
+    assert trace.header.params["temperature"] == temperature and trace.header.params["seed"] == 3
+    assert trace.header.prompt_ids == tiny_tokenizer.apply_chat_template(PROMPT)
+    assert trace.header.params["mask_id"] == tiny_tokenizer.mask_id
+    assert trace.end.final_text == tiny_tokenizer.decode(final, skip_special_tokens=True)
+
+
+def test_export_json_shape(tmp_path: Path, tiny_checkpoint: Path, tiny_tokenizer, capsys) -> None:  # noqa: ANN001
+    output = tmp_path / "run.trace"
+    assert record(tiny_checkpoint, output) == 0
+    capsys.readouterr()
+    assert main(["export", str(output), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["format"] == "llada-trace" and document["version"] == 1
+    assert document["prompt"]["text"] == PROMPT
+    assert document["prompt"]["ids"] == tiny_tokenizer.apply_chat_template(PROMPT)
+    assert document["params"]["steps"] == 8
+    positions = [u["pos"] for step in document["steps"] for u in step["unmasked"]]
+    assert sorted(positions) == list(range(16))  # every generated position committed exactly once
+    first = document["steps"][0]["unmasked"][0]
+    assert set(first) == {"pos", "id", "text", "confidence"} and 0 < first["confidence"] <= 1
+    assert first["text"] == tiny_tokenizer.token_text(first["id"])
+    final_ids = document["final"]["ids"]
+    assert document["final"]["text"] == tiny_tokenizer.decode(final_ids, skip_special_tokens=True)
+
+
+def test_info_summarises(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
+    output = tmp_path / "run.trace"
+    assert record(tiny_checkpoint, output) == 0
+    capsys.readouterr()
+    assert main(["info", str(output)]) == 0
+    text = capsys.readouterr().out
+    assert f"prompt:   {PROMPT}" in text
+    assert "steps:    8 of 8" in text and "status:   complete" in text
+
+
+def test_info_on_a_cut_short_trace(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
+    output = tmp_path / "run.trace"
+    assert record(tiny_checkpoint, output) == 0
+    data = output.read_bytes()
+    output.write_bytes(data[: len(data) * 2 // 3])
+    capsys.readouterr()
+    assert main(["info", str(output)]) == 0
+    text = capsys.readouterr().out
+    assert "(incomplete)" in text and "cut short after step" in text
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--gen-length", "20", "--block-length", "8"], "must be a multiple of block_length"),
+        (["--steps", "3", "--gen-length", "16", "--block-length", "8"], "multiple of the number of blocks"),
+        (["--steps", "32", "--gen-length", "16", "--block-length", "16"], "must not exceed gen_length"),
+        (["--topk", "-1"], "topk must be 0 or more"),
+    ],
+)
+def test_bad_sampling_arguments_exit_2_with_one_line(
+    tmp_path: Path, tiny_checkpoint: Path, capsys, flags: list[str], message: str
+) -> None:  # noqa: ANN001
+    output = tmp_path / "run.trace"
+    code = main(["record", PROMPT, "--model", str(tiny_checkpoint), "-o", str(output), *flags])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+    assert not output.exists()  # nothing half-made left behind
+
+
+def test_empty_prompt_is_refused(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
+    code = main(["record", "  ", "--model", str(tiny_checkpoint), "-o", str(tmp_path / "x.trace"), *SETTINGS])
+    assert code == 2 and "prompt is empty" in capsys.readouterr().err
+
+
+def test_existing_output_is_not_overwritten(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
+    output = tmp_path / "precious.trace"
+    output.write_text("my work")
+    assert record(tiny_checkpoint, output) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert output.read_text() == "my work"
+    assert record(tiny_checkpoint, output, "--force") == 0
+
+
+def test_missing_model_is_one_line(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    code = main(["record", PROMPT, "--model", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x.trace")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("llada-tui: error:") and err.count("\n") == 1
+
+
+def test_cuda_without_gpu_is_one_line(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code = main(["record", PROMPT, "--model", str(tiny_checkpoint), "--device", "cuda", "-o", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 1 and "CUDA is not available" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["info", "export"])
+def test_bad_trace_files(tmp_path: Path, capsys, command: str) -> None:  # noqa: ANN001
+    missing = tmp_path / "missing.trace"
+    assert main([command, str(missing)]) == 1
+    assert "no such file" in capsys.readouterr().err
+    junk = tmp_path / "junk.trace"
+    junk.write_bytes(b"\x1b]0;pwned\x07 not a trace")
+    assert main([command, str(junk)]) == 1
+    err = capsys.readouterr().err
+    assert "not a llada-tui trace" in err and "\x1b" not in err
+
+
+def test_engine_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else real_find_spec(name))
+    assert main(["record", PROMPT, "-o", "x.trace"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'llada-tui[engine]'" in err and err.count("\n") == 1
+
+
+def test_console_script_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "llada_tui.core.cli", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and "record" in result.stdout and "play" in result.stdout
