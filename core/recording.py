@@ -135,23 +135,26 @@ def record_run(
     header: Header,
     path: str | Path,
     on_step: Callable[[Step], None] | None = None,
+    on_header: Callable[[Header], None] | None = None,
 ) -> End:
     """Sample with the header's parameters, writing every step to `path` as it happens.
 
+    `on_header` gets the header as written (its token texts grow as steps are written);
     `on_step` sees each step after it is on disk; raising StopSampling there cancels the run
     at that step boundary (the trace then ends as "interrupted"). Errors while sampling end
     the trace as "error" and propagate; the steps recorded so far stay in the file.
     """
     params = header.params
     writer = TraceWriter(path, header, engine.tokenizer.token_text)
-    writer_header = writer.header
+    if on_header is not None:
+        on_header(writer.header)
 
     def recorder(step: Step) -> None:
         writer.write_step(step)
         if on_step is not None:
             on_step(step)
 
-    prompt = torch.tensor([writer_header.prompt_ids], device=engine.device)
+    prompt = torch.tensor([header.prompt_ids], device=engine.device)
     started = time.perf_counter()
     end: End | None = None
     try:

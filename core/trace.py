@@ -13,7 +13,7 @@ import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -325,13 +325,11 @@ class TraceWriter:
     def __init__(self, path: str | Path, header: Header, token_text: Callable[[int], str]):
         self.path = Path(path)
         self._token_text = token_text
-        self._seen: set[int] = set()
         texts = dict(header.token_texts)
         for token_id in [*header.prompt_ids, header.mask_id]:
             if token_id not in texts:
                 texts[token_id] = token_text(token_id)
-        self._seen.update(texts)
-        self.header = Header(**{**header.__dict__, "token_texts": texts})
+        self.header = replace(header, token_texts=texts)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._packer = msgpack.Packer(use_bin_type=True)
@@ -343,9 +341,12 @@ class TraceWriter:
         self._file.flush()
 
     def _new_texts(self, ids: Iterable[int]) -> dict[int, str]:
-        fresh = {i for i in ids if i not in self._seen}
-        self._seen.update(fresh)
-        return {i: self._token_text(i) for i in fresh}
+        # header.token_texts holds every text written so far, as a reader of the file would see it
+        # (live viewers in this process read it).
+        known = self.header.token_texts
+        fresh = {i: self._token_text(i) for i in set(ids) if i not in known}
+        known.update(fresh)
+        return fresh
 
     def write_step(self, step: Step) -> None:
         ids: list[int] = list(step.ids)
