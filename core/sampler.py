@@ -70,9 +70,7 @@ def generate(
     every step with a `Step`; `topk` candidates per still-masked position go with it (0: none).
     A recorder may raise StopSampling to end sampling; it propagates out of `generate`.
     """
-    check_arguments(prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale, remasking)
-    if topk < 0:
-        raise ValueError(f"topk must be 0 or more, got {topk}")
+    check_arguments(prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale, remasking, topk)
     batch, prompt_len = prompt.shape
     if recorder is not None and batch != 1:
         raise ValueError(f"recording follows one sequence; got a batch of {batch} prompts")
@@ -112,6 +110,7 @@ def generate(
                 noisy[:, :, eos_id] = logits[:, :, eot_id] = -torch.inf
             x0_p = x0_confidence(logits, x0, remasking, x.shape[1], None if confidence_eos_eot_inf else probs)
 
+            # Over the whole sequence, as in the reference, so that topk breaks ties the same way.
             confidence = torch.full(x.shape, -torch.inf, dtype=x0_p.dtype, device=x.device)  # [B, L]
             region = slice(start, block_end)
             confidence[:, region] = torch.where(masked[:, region], x0_p[:, : block_end - start], -torch.inf)
@@ -136,6 +135,7 @@ def check_arguments(
     temperature: float,
     cfg_scale: float,
     remasking: str,
+    topk: int,
 ) -> None:
     """Raise ValueError, with a one-line message, for arguments the sampler cannot run with."""
     if prompt.dim() != 2 or prompt.dtype.is_floating_point or prompt.dtype.is_complex:
@@ -162,6 +162,8 @@ def check_arguments(
         raise ValueError(f"cfg_scale must be 0 or more, got {cfg_scale}")
     if remasking not in REMASKING:
         raise ValueError(f"unknown remasking {remasking!r}; choose one of {', '.join(REMASKING)}")
+    if topk < 0:
+        raise ValueError(f"topk must be 0 or more, got {topk}")
 
 
 def num_transfer_tokens(masked: int, steps: int) -> list[int]:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llada_tui.core.llada import LLaDAConfig, LLaDAModel
-from llada_tui.core.sampler import StopSampling, generate, num_transfer_tokens
+from llada_tui.core.sampler import StopSampling, add_gumbel_noise, generate, num_transfer_tokens
 from llada_tui.core.trace import Step
 
 VOCAB = 64
@@ -352,6 +352,18 @@ def test_num_transfer_tokens():
         for steps in range(1, masked + 1):
             counts = num_transfer_tokens(masked, steps)
             assert sum(counts) == masked and max(counts) - min(counts) <= 1
+
+
+def test_gumbel_noise_is_float64_and_drawn_over_the_whole_sequence():
+    logits = torch.randn(2, 7, 11)  # [B, L, V]; the sampler passes only the last positions
+    torch.manual_seed(SEED)
+    noisy = add_gumbel_noise(logits[:, 3:], 0.7, seq_len=7)
+    torch.manual_seed(SEED)
+    u = torch.rand_like(logits, dtype=torch.float64)
+    expected = logits.to(torch.float64).exp() / (-torch.log(u)) ** 0.7
+    assert noisy.dtype == torch.float64
+    assert torch.equal(noisy, expected[:, 3:])
+    assert add_gumbel_noise(logits, 0.0, seq_len=7) is logits
 
 
 @pytest.mark.parametrize(
