@@ -1,0 +1,325 @@
+"""The player: a keyboard-driven timeline over a recorded (or arriving) denoising run.
+
+Records come from a source (tui/sources.py) in a worker thread; the app keeps them in a
+Recording and moves a timeline position t from 0 (all masked) to the number of steps known.
+Playback is a small state machine: paused or playing, at a speed in steps per second, anchored
+to a clock so that frames dropped under load do not slow it down.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
+from llada_tui.core.trace import TraceError
+from llada_tui.tui.help import HelpScreen
+from llada_tui.tui.palette import ColourMode, legend
+from llada_tui.tui.recording import Recording
+from llada_tui.tui.search import Match, find_text
+from llada_tui.tui.sources import (
+    FileSource,
+    FollowSource,
+    HeaderArrived,
+    RunEnded,
+    Source,
+    SourceFailed,
+    Status,
+    StepsArrived,
+)
+from llada_tui.tui.widgets.find_bar import FindBar
+from llada_tui.tui.widgets.grid import TokenGrid
+from llada_tui.tui.widgets.run_header import PlayState, RunHeader
+from llada_tui.tui.widgets.step_panel import StepPanel
+from llada_tui.tui.widgets.timeline import Timeline
+from llada_tui.tui.widgets.token_panel import TokenPanel
+
+SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500)  # steps per second
+DEFAULT_SPEED = SPEEDS.index(10)
+FRAME_SECONDS = 1 / 30
+NARROW = 100  # below this many columns the side panels get narrower
+STEP_KEYS = Binding.Group("Step", compact=True)
+
+
+class PlayerApp(App[None]):
+    CSS_PATH = "player.tcss"
+    TITLE = "llada-tui play"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("space", "toggle_play", "Play/pause", id="play"),
+        Binding("left,h,comma", "step(-1)", "Step back", key_display="←", group=STEP_KEYS, id="step-back"),
+        Binding("right,l,full_stop", "step(1)", "Step forward", key_display="→", group=STEP_KEYS, id="step-forward"),
+        Binding("shift+left,pageup", "step(-10)", "Back 10 steps", show=False, id="back-ten"),
+        Binding("shift+right,pagedown", "step(10)", "Forward 10 steps", show=False, id="forward-ten"),
+        Binding("home,g", "first", "First step", show=False, id="first"),
+        Binding("end,G", "last", "Last step (catch up when following)", show=False, id="last"),
+        *(Binding(str(d), f"jump({d})", "Jump to 0–90 %", show=False, id=f"jump-{d}") for d in range(10)),
+        Binding("left_square_bracket", "block(-1)", "Previous block boundary", show=False, id="block-back"),
+        Binding("right_square_bracket", "block(1)", "Next block boundary", show=False, id="block-forward"),
+        Binding("plus,equals_sign", "speed(1)", "Faster", show=False, id="faster"),
+        Binding("minus,underscore", "speed(-1)", "Slower", show=False, id="slower"),
+        Binding("c", "colour_mode", "Colour", id="colour"),
+        Binding("slash", "find", "Find", id="find"),
+        Binding("n", "next_match(1)", "Next match", show=False, id="match-next"),
+        Binding("N", "next_match(-1)", "Previous match", show=False, id="match-previous"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    position: reactive[int] = reactive(0, init=False)
+    playing: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+        self.recording = Recording()
+        self.speed_index = DEFAULT_SPEED
+        self.mode = ColourMode.STEP
+        self._stop = threading.Event()
+        self._anchor = (0.0, 0)  # (clock, position) playback is measured from
+        self._timer: Timer | None = None
+        self._matches: list[Match] = []
+        self._match_query = ""
+        self._match_index = -1
+
+    # ------------------------------------------------------------------ screen
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="main"):
+                yield Static("loading trace…", id="status")
+                yield TokenGrid(self.recording, id="grid")
+                yield Static(id="legend")
+            with Vertical(id="side"):
+                yield TokenPanel(id="token-panel")
+                yield StepPanel(id="step-panel")
+        yield FindBar(id="find")
+        yield Timeline(id="timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.grid.monochrome = self.no_color
+        self.grid.display = False
+        self.query_one(FindBar).display = False
+        self._timer = self.set_interval(FRAME_SECONDS, self._tick, pause=True)
+        self._run_source()
+        self.grid.focus()
+        self._show_all()
+
+    @work(thread=True, exit_on_error=False)
+    def _run_source(self) -> None:
+        self.source.run(self.post_message, self._stop)
+
+    def action_quit(self) -> None:
+        self._stop.set()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+
+    @property
+    def grid(self) -> TokenGrid:
+        return self.query_one(TokenGrid)
+
+    # ------------------------------------------------------------------ records arriving
+
+    def on_status(self, message: Status) -> None:
+        self.query_one("#status", Static).update(message.text)
+
+    def on_header_arrived(self, message: HeaderArrived) -> None:
+        self.recording.start(message.header)
+        self.query_one("#status").display = False
+        self.grid.display = True
+        self.grid.reset()
+        self._show_all()
+
+    def on_steps_arrived(self, message: StepsArrived) -> None:
+        at_edge = self.position == self.recording.length
+        first = self.recording.length
+        self.recording.add(message.steps)
+        self.grid.steps_added(first)
+        if self.source.follows and at_edge:
+            self.position = self.recording.length
+        self._show_all()
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        self.recording.finish(message.end, message.problem)
+        if message.problem:
+            self.notify(message.problem, title="Trace", severity="warning", markup=False, timeout=8)
+        elif self.source.follows:
+            self.notify("the run ended", title="Trace", markup=False)
+        self._show_all()
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        self._stop.set()
+        self.exit(return_code=2, message=f"llada-tui: {message.message}")
+
+    # ------------------------------------------------------------------ drawing
+
+    def watch_position(self) -> None:
+        self.grid.show(self.position)
+        self._show_all()
+
+    def watch_playing(self, playing: bool) -> None:
+        if self._timer is not None:
+            self._timer.resume() if playing else self._timer.pause()
+        self._anchor = (time.monotonic(), self.position)
+        self._show_header()
+
+    def _show_all(self) -> None:
+        self._show_header()
+        recording = self.recording
+        if recording.ready:
+            self.query_one(Timeline).show(
+                self.position, recording.length, recording.total_steps, recording.boundaries()
+            )
+            self.query_one("#legend", Static).update(
+                legend(self.mode, recording.total_steps, monochrome=self.no_color)
+            )
+        self.query_one(StepPanel).show(recording, self.position)
+        self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor)
+
+    def _show_header(self) -> None:
+        state = PlayState(
+            t=self.position,
+            playing=self.playing,
+            speed=SPEEDS[self.speed_index],
+            following=self.source.follows,
+            at_edge=self.position == self.recording.length,
+        )
+        self.query_one(RunHeader).show(self.recording, state)
+
+    @on(TokenGrid.CursorMoved)
+    def _cursor_moved(self, message: TokenGrid.CursorMoved) -> None:
+        self.query_one(TokenPanel).show(self.recording, self.position, message.pos)
+
+    @on(Timeline.Seek)
+    def _seek(self, message: Timeline.Seek) -> None:
+        self._go(message.t)
+
+    # ------------------------------------------------------------------ playback
+
+    def _go(self, t: int) -> None:
+        """Move to timeline position t (clamped); playing goes on from there."""
+        self.position = max(0, min(t, self.recording.length))
+        self._anchor = (time.monotonic(), self.position)
+
+    def _tick(self) -> None:
+        started, start_position = self._anchor
+        target = start_position + int((time.monotonic() - started) * SPEEDS[self.speed_index])
+        length = self.recording.length
+        if target >= length:
+            self.position = length
+            if self.recording.ended or not self.source.follows:
+                self.playing = False
+            else:
+                self._anchor = (time.monotonic(), length)  # wait at the live edge
+            return
+        if target != self.position:
+            self.position = target
+
+    def action_toggle_play(self) -> None:
+        if not self.recording.ready:
+            return
+        if not self.playing and self.position >= self.recording.length and self.recording.ended:
+            self.position = 0  # play again from the start
+        self.playing = not self.playing
+
+    def action_step(self, delta: int) -> None:
+        self._go(self.position + delta)
+
+    def action_first(self) -> None:
+        self._go(0)
+
+    def action_last(self) -> None:
+        self._go(self.recording.length)
+
+    def action_jump(self, tenths: int) -> None:
+        self._go(round(self.recording.length * tenths / 10))
+
+    def action_block(self, direction: int) -> None:
+        starts = sorted({*self.recording.boundaries(), 0, self.recording.length})
+        starts = [s for s in starts if s <= self.recording.length]
+        if direction > 0:
+            self._go(next((s for s in starts if s > self.position), self.recording.length))
+        else:
+            self._go(next((s for s in reversed(starts) if s < self.position), 0))
+
+    def action_speed(self, delta: int) -> None:
+        self.speed_index = max(0, min(len(SPEEDS) - 1, self.speed_index + delta))
+        self._anchor = (time.monotonic(), self.position)
+        self._show_header()
+
+    def action_colour_mode(self) -> None:
+        self.mode = ColourMode.CONFIDENCE if self.mode is ColourMode.STEP else ColourMode.STEP
+        self.grid.set_mode(self.mode)
+        self._show_all()
+
+    def action_help(self) -> None:
+        bindings = [*self.BINDINGS, *TokenGrid.BINDINGS]
+        self.push_screen(HelpScreen(bindings, self.get_key_display))
+
+    # ------------------------------------------------------------------ find
+
+    def action_find(self) -> None:
+        if self.recording.ready:
+            self.query_one(FindBar).open()
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self, message: Input.Submitted) -> None:
+        query = message.value
+        self.query_one(FindBar).action_close()
+        if not query:
+            return
+        self._match_query = query
+        self._matches = find_text(self.recording, query)
+        self._match_index = -1
+        self.action_next_match(1)
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
+        self.grid.focus()
+
+    def action_next_match(self, direction: int) -> None:
+        if not self._match_query:
+            self.notify("nothing to find yet: press / first", markup=False)
+            return
+        if not self._matches:
+            self.notify(f"“{self._match_query}” never appears", severity="warning", markup=False)
+            return
+        self._match_index = (self._match_index + direction) % len(self._matches)
+        match = self._matches[self._match_index]
+        self.playing = False
+        self._go(match.t)
+        self.grid.set_cursor(match.pos)
+        self.notify(
+            f"“{self._match_query}” visible from step {match.t} "
+            f"(match {self._match_index + 1} of {len(self._matches)}; n: next)",
+            markup=False,
+        )
+
+
+def run_player(path: str, follow: bool = False) -> int:
+    """Play a trace file (following it while it grows, with follow); returns the exit code."""
+    try:
+        source = FollowSource.open(path) if follow else FileSource.open(path)
+    except TraceError as error:
+        print(f"llada-tui: {error}", file=sys.stderr)
+        return 2
+    app = PlayerApp(source)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,136 @@
+"""Where the player's records come from: a finished file, a file still being written, or (later) a live run.
+
+A source runs in a worker thread and delivers a run's records to the app as small messages:
+
+    Status("loading model…")   optional, any time before the header: shown in place of the grid
+    HeaderArrived(header)      exactly once, before any steps
+    StepsArrived([step, ...])  in order, as they land (batches of any size)
+    RunEnded(end, problem)     at most once, last: the end record (None if there is none) and
+                               one line on why the run has no clean end, if it has none
+    SourceFailed(message)      instead of the above when nothing can be played: the app exits
+
+To add a source (e.g. a LiveSource running the sampler), subclass `Source` and implement
+`run(deliver, stop)`: call `deliver` with those messages (it is thread-safe), return when the
+run is over or as soon as `stop` is set. The app, its index and its widgets never learn which
+source they are fed by.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.message import Message
+
+from llada_tui.core.trace import End, Header, Step, Trace, TraceError, TraceReader, describe_ending, load_trace
+
+
+class Status(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class HeaderArrived(Message):
+    def __init__(self, header: Header) -> None:
+        super().__init__()
+        self.header = header
+
+
+class StepsArrived(Message):
+    def __init__(self, steps: list[Step]) -> None:
+        super().__init__()
+        self.steps = steps
+
+
+class RunEnded(Message):
+    def __init__(self, end: End | None, problem: str | None) -> None:
+        super().__init__()
+        self.end = end
+        self.problem = problem
+
+
+class SourceFailed(Message):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+Deliver = Callable[[Message], object]
+
+
+class Source(ABC):
+    follows = False  # whether more steps may keep arriving after the first delivery
+
+    @abstractmethod
+    def run(self, deliver: Deliver, stop: threading.Event) -> None:
+        """Deliver the run's records (see the module docstring); called in a worker thread."""
+
+
+class FileSource(Source):
+    """A trace read in full before the app starts, so that bad files fail before the first frame."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+
+    @classmethod
+    def open(cls, path: str | Path) -> FileSource:
+        """Read a trace; raises TraceError with a one-line message if nothing in it can be played."""
+        return cls(load_trace(path))
+
+    def run(self, deliver: Deliver, stop: threading.Event) -> None:
+        deliver(HeaderArrived(self.trace.header))
+        if self.trace.steps:
+            deliver(StepsArrived(self.trace.steps))
+        deliver(RunEnded(self.trace.end, self.trace.warning))
+
+
+class FollowSource(Source):
+    """A trace that another process is still writing: polls the file and delivers what lands."""
+
+    follows = True
+
+    def __init__(self, reader: TraceReader, interval: float = 0.1, first: list[Step | End | Header] | None = None):
+        self.reader = reader
+        self.interval = interval
+        self._first = first or []  # records already polled by open()
+
+    @classmethod
+    def open(cls, path: str | Path, interval: float = 0.1) -> FollowSource:
+        """Open a trace to follow; raises TraceError if the file is missing or what is there is no trace.
+
+        An empty file is fine: its writer may not have written the header yet.
+        """
+        reader = TraceReader(path)
+        try:
+            records = reader.poll()
+        except TraceError:
+            reader.close()
+            raise
+        return cls(reader, interval, records)
+
+    def run(self, deliver: Deliver, stop: threading.Event) -> None:
+        reader = self.reader
+        records = self._first
+        if reader.header is None:
+            deliver(Status(f"waiting for {reader.path.name} to get a header…"))
+        try:
+            while True:
+                steps = [r for r in records if isinstance(r, Step)]
+                for record in records:
+                    if isinstance(record, Header):
+                        deliver(HeaderArrived(record))
+                if steps:
+                    deliver(StepsArrived(steps))
+                if reader.end is not None or reader.corrupt is not None:
+                    deliver(RunEnded(reader.end, describe_ending(reader)))
+                    return
+                if stop.wait(self.interval):
+                    return
+                records = reader.poll()
+        except TraceError as error:
+            deliver(SourceFailed(str(error)))
+        finally:
+            reader.close()

@@ -1,0 +1,88 @@
+"""The header: what was run (model, parameters, prompt) and where playback stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from llada_tui.tui.inert import inert_text
+from llada_tui.tui.recording import Recording
+
+LIVE = Style(color="red", bold=True)
+WARNING = Style(color="yellow", bold=True)
+DIM = Style(dim=True)
+
+
+@dataclass(frozen=True)
+class PlayState:
+    t: int
+    playing: bool
+    speed: float  # steps per second
+    following: bool  # a source that may still deliver steps
+    at_edge: bool
+
+
+def describe_run(recording: Recording) -> str:
+    """Model and sampling parameters on one line."""
+    header = recording.header
+    model = header.model
+    name = str(model.get("name", "unknown model"))
+    details = " ".join(str(model[key]) for key in ("dtype", "device") if model.get(key))
+    params = header.params
+    parts = [
+        f"gen {header.gen_length}",
+        f"steps {header.total_steps}",
+        f"block {header.block_length}",
+        f"T {params.get('temperature', 0):g}",
+    ]
+    if params.get("cfg_scale"):
+        parts.append(f"cfg {params['cfg_scale']:g}")
+    parts.append(str(params.get("remasking", "")))
+    model_part = f"{name} ({details})" if details else name
+    return inert_text(f"{model_part} · " + " · ".join(parts))
+
+
+class RunHeader(Static):
+    DEFAULT_CSS = """
+    RunHeader { height: auto; padding: 0 1; background: $panel; }
+    """
+
+    def show(self, recording: Recording, state: PlayState) -> None:
+        if not recording.ready:
+            self.update(Text("llada-tui", style="bold"))
+            return
+        run = Text(describe_run(recording), style="bold", no_wrap=True, overflow="ellipsis")
+        prompt = Text("prompt: ", style=DIM, no_wrap=True, overflow="ellipsis")
+        prompt.append(inert_text(recording.header.prompt_text))
+
+        n_blocks = recording.n_blocks
+        position = Text(no_wrap=True, justify="right")
+        if state.playing:
+            position.append("▶ playing ", "green bold")
+        elif recording.length and state.t >= recording.length and recording.ended:
+            position.append("■ at end ", "bold")
+        else:
+            position.append("⏸ paused ", "bold")
+        position.append(f"{state.speed:g} steps/s", DIM)
+        position.append(f"  step {state.t}/{recording.length}")
+        if recording.length < recording.total_steps:
+            position.append(f" of {recording.total_steps}", DIM)
+        position.append(f"  block {recording.block_at(state.t) + 1}/{n_blocks}")
+        if state.following and not recording.ended:
+            position.append("  ● LIVE" if state.at_edge else "  ○ live: End to catch up", LIVE)
+        elif state.following:
+            position.append("  ■ ended", WARNING)
+
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True, justify="right")
+        grid.add_row(prompt, position)
+        rows = [run, grid]
+        if recording.problem:
+            rows.append(Text(f"⚠ {inert_text(recording.problem)}", style=WARNING, no_wrap=True))
+        self.update(Group(*rows))

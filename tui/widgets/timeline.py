@@ -1,0 +1,98 @@
+"""The timeline: a scrubber over all steps with block boundaries, the current position, click to seek."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.events import MouseDown, MouseMove, MouseUp
+from textual.message import Message
+from textual.widget import Widget
+
+PLAYED = Style(color="cyan", bold=True)
+AHEAD = Style(color="grey62")
+NOT_YET = Style(color="grey35")
+BOUNDARY = Style(color="yellow")
+MARKER = Style(color="bright_white", bold=True)
+LABEL = Style(color="grey62")
+
+
+class Timeline(Widget):
+    DEFAULT_CSS = """
+    Timeline { height: 2; }
+    """
+
+    class Seek(Message):
+        def __init__(self, t: int) -> None:
+            super().__init__()
+            self.t = t
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self.t = 0
+        self.length = 0  # steps known
+        self.total = 0  # steps the run was asked for
+        self.boundaries: list[int] = []
+
+    def show(self, t: int, length: int, total: int, boundaries: list[int]) -> None:
+        self.t, self.length, self.total, self.boundaries = t, length, total, boundaries
+        self.refresh()
+
+    @property
+    def _scale(self) -> int:
+        return max(1, self.total, self.length)
+
+    def _column(self, t: int, width: int) -> int:
+        return round(t / self._scale * (width - 1))
+
+    def _step_at(self, x: int, width: int) -> int:
+        return min(self.length, max(0, round(x / max(1, width - 1) * self._scale)))
+
+    def render(self) -> Text:
+        width = self.content_region.width
+        if width < 2:
+            return Text()
+        marker = self._column(self.t, width)
+        boundary_columns = {self._column(b, width) for b in self.boundaries if 0 < b < self._scale}
+        track = Text(no_wrap=True)
+        for column in range(width):
+            step_at = column / max(1, width - 1) * self._scale
+            if column == marker:
+                track.append("●", MARKER)
+            elif column in boundary_columns:
+                track.append("┼", BOUNDARY)
+            elif step_at <= self.t:
+                track.append("━", PLAYED)
+            elif step_at <= self.length:
+                track.append("─", AHEAD)
+            else:
+                track.append("┄", NOT_YET)
+        labels = [" "] * width
+        self._put(labels, 0, "0")
+        self._put(labels, width - len(str(self._scale)), str(self._scale))
+        for number, boundary in enumerate(sorted(self.boundaries), start=1):
+            if 0 < boundary < self._scale:
+                self._put(labels, self._column(boundary, width), f"b{number}")
+        return track + Text("\n") + Text("".join(labels), LABEL, no_wrap=True)
+
+    @staticmethod
+    def _put(cells: list[str], x: int, label: str) -> None:
+        """Write a label at x if it fits with a space on either side of what is there."""
+        x = max(0, min(x, len(cells) - len(label)))
+        if all(c == " " for c in cells[max(0, x - 1) : x + len(label) + 1]):
+            cells[x : x + len(label)] = label
+
+    # ------------------------------------------------------------------ mouse
+
+    def on_mouse_down(self, event: MouseDown) -> None:
+        self.capture_mouse()
+        self._seek_to(event.x)
+
+    def on_mouse_move(self, event: MouseMove) -> None:
+        if self.app.mouse_captured is self:
+            self._seek_to(event.x)
+
+    def on_mouse_up(self, event: MouseUp) -> None:
+        self.release_mouse()
+
+    def _seek_to(self, x: int) -> None:
+        self.post_message(self.Seek(self._step_at(x, self.content_region.width)))

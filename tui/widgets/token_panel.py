@@ -1,0 +1,97 @@
+"""The token panel: the token under the cursor, its commit, its candidates and their history."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from llada_tui.tui.inert import inert_text
+from llada_tui.tui.recording import Recording
+from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
+
+DIM = Style(dim=True)
+BAR = Style(color="cyan")
+NOW = Style(color="yellow", bold=True)
+MAX_TEXT_CELLS = 200  # a hostile token can be megabytes long; show its head
+
+
+def quoted(recording: Recording, token_id: int, width: int) -> Text:
+    """A token's text, inert, in quotes, cut to `width` cells."""
+    shown = inert_text(recording.text(token_id)[:MAX_TEXT_CELLS])
+    text = Text(f"“{shown}”", no_wrap=True, overflow="ellipsis")
+    text.truncate(max(3, width), overflow="ellipsis")
+    return text
+
+
+class TokenPanel(Static):
+    def show(self, recording: Recording, t: int, pos: int | None) -> None:
+        self.border_title = "Token"
+        if not recording.ready or pos is None:
+            self.update(Text("Tab or click: pick a token", style=DIM))
+            return
+        width = max(10, self.content_region.width or 30)
+        token_id, step, confidence = recording.index.cell_at(pos, t)
+        block = pos // recording.header.block_length
+        rows: list[Text] = []
+        if recording.is_mask(token_id):
+            rows.append(Text("masked", style="bold"))
+            rows.append(Text(f"position {pos} · block {block + 1}", style=DIM))
+        else:
+            rows.append(quoted(recording, token_id, width))
+            rows.append(Text(f"id {token_id} · position {pos} · block {block + 1}", style=DIM))
+            rows.append(Text(f"committed at step {step + 1} · conf {confidence:.2f}"))
+        if step >= 0 and recording.is_mask(token_id):
+            rows.append(Text(f"remasked at step {step + 1}"))
+        rows.extend(self._candidates(recording, pos, t, token_id, width))
+        rows.extend(self._top_history(recording, pos, t, width))
+        rows.extend(self._changes(recording, pos, width))
+        self.update(Group(*rows))
+
+    def _candidates(self, recording: Recording, pos: int, t: int, token_id: int, width: int) -> list[Text]:
+        if not recording.is_mask(token_id):
+            return []
+        row = recording.candidates(pos, t)
+        if row is None:
+            note = "no candidates recorded" if t < recording.length else "no step left to predict it"
+            return [Text(note, style=DIM)]
+        rows = [Text(f"candidates at step {t + 1}", style="bold")]
+        label_width = max(6, width // 3)
+        bar_width = max(4, width - label_width - 7)
+        for candidate_id, probability in row:
+            line = quoted(recording, candidate_id, label_width)
+            line.pad_right(label_width - line.cell_len)
+            line.append(" " + bar(probability, bar_width), BAR)
+            line.append(f"{probability:5.2f}"[-5:])
+            rows.append(line)
+        return rows
+
+    def _top_history(self, recording: Recording, pos: int, t: int, width: int) -> list[Text]:
+        series = recording.top_candidate_history(pos)
+        if len(series) < 2:
+            return []
+        values = [p for _, p in series]
+        line = sparkline(values, width, top=1.0)
+        steps = [s for s, _ in series]
+        text = Text(line, style=BAR, no_wrap=True)
+        if t in steps:
+            at = bucket_of(steps.index(t), len(steps), width)
+            text.stylize(NOW, at, at + 1)
+        head = Text(f"top-1 p, steps {steps[0] + 1}–{steps[-1] + 1}: {values[0]:.2f} → {values[-1]:.2f}", style=DIM)
+        return [head, text]
+
+    def _changes(self, recording: Recording, pos: int, width: int) -> list[Text]:
+        history = recording.history(pos)
+        if len(history) < 2:
+            return []
+        rows = [Text("changes", style="bold")]
+        for change in history:
+            line = Text(f"step {change.step + 1:<4} ", style=DIM, no_wrap=True, overflow="ellipsis")
+            if recording.is_mask(change.token_id):
+                line.append("masked")
+            else:
+                line.append(quoted(recording, change.token_id, width - 16))
+                line.append(f" {change.confidence:.2f}")
+            rows.append(line)
+        return rows
