@@ -174,7 +174,7 @@ def run_record(args: argparse.Namespace) -> int:
         try:
             end = recording.record_run(engine, header, args.output, on_step=lambda _: progress.advance(sampling))
         except Exception as error:
-            if is_out_of_memory(error):
+            if recording.is_out_of_memory(error):
                 raise RunError(
                     f"out of GPU memory; try a shorter --gen-length or --dtype bfloat16 (steps so far kept in "
                     f"{args.output})"
@@ -185,10 +185,6 @@ def run_record(args: argparse.Namespace) -> int:
         f"[dim]{params['steps']} steps in {end.total_ms / 1000:.1f} s on {engine.device}; trace: {args.output}[/]"
     )
     return 0
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
 
 
 # ---------------------------------------------------------------------------- live / play
