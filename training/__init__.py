@@ -1,0 +1,1 @@
+"""How the embedded demo model (core/demo/) was made: tokenizer, training and evaluation scripts."""
