@@ -14,12 +14,20 @@ as the reference passes it.
 
 A recorder, if given, sees one `Step` per step. Everything it needs is gathered on the device
 and copied to the host in one transfer per step; without a recorder nothing extra is computed.
+On a GPU nothing in a step waits for the device: the copy is asynchronous and the recorder gets
+step s once step s + 1 has been queued, so the GPU never idles while a record is written. Every
+step still reaches the recorder, in order, before `generate` returns.
+
+Only the rows that can matter are turned into predictions: the current block (and masked prompt
+positions), plus, when recording, the later blocks' candidates. The model's head covers the whole
+generated region either way, so a run computes the same logits with or without a recorder.
 """
 
 from __future__ import annotations
 
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.trace import Candidates, Step
 
@@ -65,7 +74,7 @@ def generate(
 ) -> Tensor:
     """Sample `gen_length` tokens after `prompt` [B, P]; returns [B, P + gen_length] token ids.
 
-    `model` is a LLaDAModel or any model whose output has `.logits` (e.g. the official one).
+    `model` is a LLaDAModel, a FastLLaDA, or any model whose output has `.logits` (e.g. the official one).
     The sequence lives on `prompt`'s device. `recorder` (batch of one only) is called after
     every step with a `Step`; `topk` candidates per still-masked position go with it (0: none).
     A recorder may raise StopSampling to end sampling; it propagates out of `generate`.
@@ -88,41 +97,53 @@ def generate(
     if recorder is not None and start < prompt_len:
         raise ValueError("cannot record a prompt that contains mask tokens (only the answer is traced)")
 
+    length = prompt_len + gen_length
     num_blocks = gen_length // block_length
     steps_per_block = steps // num_blocks
+    in_flight: deque[PendingStep] = deque()  # records copied to the host, not yet given to the recorder
     step_index = 0
     for block in range(num_blocks):
-        block_end = prompt_len + (block + 1) * block_length
+        block_start, block_end = prompt_len + block * block_length, prompt_len + (block + 1) * block_length
+        # Predictions matter in [first, block_end); a recorder also wants the candidates after it.
+        first = start if start < prompt_len else block_start
+        last = length if recorder is not None else block_end
         # Nothing after a block is committed before it, so each block starts fully masked.
         for count in num_transfer_tokens(block_length, steps_per_block):
-            step_started = time.perf_counter()
+            timer = StepTimer(x.device)
             masked = x == mask_id  # [B, L]
             logits = model_logits(model, x, attention_mask, start, cfg_scale, prompt_index, mask_id)
             if logits_eos_inf:
                 logits[:, :, eos_id] = -torch.inf
-            noisy = add_gumbel_noise(logits, temperature, x.shape[1])  # logits itself at temperature 0
-            x0 = noisy.argmax(dim=-1)  # [B, L - start]
+            logits = logits[:, first - start : last - start]  # [B, N, V], positions first..last
+            noisy = add_gumbel_noise(logits, temperature, length, first)  # logits itself at temperature 0
+            x0 = noisy.argmax(dim=-1)  # [B, N]
 
             probs = F.softmax(logits, dim=-1) if recorder is not None else None  # before the quirk below
             if confidence_eos_eot_inf:
                 # The reference's quirk, kept: at temperature 0 `noisy` is `logits`, so both EOS and
                 # EOT lose their confidence; otherwise only EOT does.
                 noisy[:, :, eos_id] = logits[:, :, eot_id] = -torch.inf
-            x0_p = x0_confidence(logits, x0, remasking, x.shape[1], None if confidence_eos_eot_inf else probs)
+            probs_for_confidence = None if confidence_eos_eot_inf else probs
+            x0_p = x0_confidence(logits, x0, remasking, length, probs_for_confidence, offset=first)
 
             # Over the whole sequence, as in the reference, so that topk breaks ties the same way.
             confidence = torch.full(x.shape, -torch.inf, dtype=x0_p.dtype, device=x.device)  # [B, L]
-            region = slice(start, block_end)
-            confidence[:, region] = torch.where(masked[:, region], x0_p[:, : block_end - start], -torch.inf)
+            region = slice(first, block_end)
+            confidence[:, region] = torch.where(masked[:, region], x0_p[:, : block_end - first], -torch.inf)
             transfer = torch.zeros_like(masked)
             for row in range(batch):  # one row at a time, as the reference does, so ties break alike
                 transfer[row, torch.topk(confidence[row], k=count).indices] = True
-            x[:, start:] = torch.where(transfer[:, start:], x0, x[:, start:])
+            x[:, region] = torch.where(transfer[:, region], x0[:, : block_end - first], x[:, region])
 
-            if recorder is not None:
-                changed, was_masked = transfer[0, prompt_len:], masked[0, prompt_len:]
-                recorder(record_step(step_index, block, step_started, changed, was_masked, x0[0], probs[0], topk))
+            if recorder is not None:  # here first == block_start: earlier blocks are done, not recorded
+                rows = slice(block_start, length)
+                packed = pack_step(transfer[0, rows], masked[0, rows], x0[0], probs[0], topk)
+                in_flight.append(PendingStep(step_index, block, block_start - prompt_len, packed, timer))
+                while len(in_flight) > record_lag(x.device):
+                    recorder(in_flight.popleft().finish())
             step_index += 1
+    while in_flight:
+        recorder(in_flight.popleft().finish())
     return x
 
 
@@ -184,40 +205,50 @@ def model_logits(
     """Logits of positions start.. of x [B, L]: [B, L - start, V], with classifier-free guidance."""
     if cfg_scale <= 0:
         return forward(model, x, attention_mask, start)
-    unconditional = x.clone()
-    unconditional[prompt_index] = mask_id
+    unconditional = torch.where(prompt_index, mask_id, x)  # (not a masked assignment: that waits for the GPU)
     both_masks = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
     conditional, unconditional_logits = forward(model, torch.cat([x, unconditional]), both_masks, start).chunk(2)
     return unconditional_logits + (cfg_scale + 1) * (conditional - unconditional_logits)
 
 
 def forward(model: Callable[..., object], ids: Tensor, attention_mask: Tensor | None, start: int) -> Tensor:
-    if isinstance(model, LLaDAModel):
+    if isinstance(model, (LLaDAModel, FastLLaDA)):
         return model(ids, logits_start=start)  # ignores attention masks, like the official model
     return model(ids, attention_mask=attention_mask).logits[:, start:]
 
 
-def add_gumbel_noise(logits: Tensor, temperature: float, seq_len: int) -> Tensor:
+def add_gumbel_noise(logits: Tensor, temperature: float, seq_len: int, offset: int | None = None) -> Tensor:
     """Gumbel-max sampling in float64: exp(logits) / (-log u)^temperature, u ~ U(0, 1).
 
-    `logits` [B, N, V] are the last N of seq_len positions. u is drawn for all of them, as the
-    reference draws it over its whole logits tensor, so the random stream stays the same.
+    `logits` [B, N, V] are positions offset..offset+N of seq_len (default: the last N). u is
+    drawn for all seq_len positions, as the reference draws it over its whole logits tensor, so
+    the random stream stays the same.
     """
     if temperature == 0:
         return logits
     batch, n, vocab = logits.shape
-    noise = torch.rand((batch, seq_len, vocab), dtype=torch.float64, device=logits.device)[:, seq_len - n :]
+    offset = seq_len - n if offset is None else offset
+    noise = torch.rand((batch, seq_len, vocab), dtype=torch.float64, device=logits.device)[:, offset : offset + n]
     return logits.to(torch.float64).exp() / (-torch.log(noise)) ** temperature
 
 
-def x0_confidence(logits: Tensor, x0: Tensor, remasking: str, seq_len: int, probs: Tensor | None = None) -> Tensor:
+def x0_confidence(
+    logits: Tensor,
+    x0: Tensor,
+    remasking: str,
+    seq_len: int,
+    probs: Tensor | None = None,
+    offset: int | None = None,
+) -> Tensor:
     """How sure the sampler is of each prediction x0 [B, N]: its probability, or a random score.
 
     `probs`, if given, is softmax(logits) already computed. Random scores are drawn for all
-    seq_len positions, as the reference does, and the last N kept.
+    seq_len positions, as the reference does, and positions offset..offset+N kept (default: the last N).
     """
     if remasking == "random":
-        return torch.rand((x0.shape[0], seq_len), device=x0.device)[:, seq_len - x0.shape[1] :]
+        n = x0.shape[1]
+        offset = seq_len - n if offset is None else offset
+        return torch.rand((x0.shape[0], seq_len), device=x0.device)[:, offset : offset + n]
     if probs is None:
         probs = F.softmax(logits, dim=-1)
     return torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)
@@ -226,37 +257,78 @@ def x0_confidence(logits: Tensor, x0: Tensor, remasking: str, seq_len: int, prob
 # ---------------------------------------------------------------------------- recording
 
 
-def record_step(
-    index: int,
-    block: int,
-    started: float,
-    changed: Tensor,
-    masked: Tensor,
-    x0: Tensor,
-    probs: Tensor,
-    topk: int,
-) -> Step:
-    """One step as a trace record, from the generated region of one sequence.
+def record_lag(device: torch.device) -> int:
+    """Steps a record waits before the recorder sees it: one on a GPU (so it never waits for the
+    copy), none on the CPU (where the copy is immediate and a lag would only delay the display)."""
+    return 1 if device.type == "cuda" else 0
 
-    changed, masked: [G] bool, what this step committed and what was masked before it;
-    x0: [G] predictions; probs: [G, V] softmax of this step's (un-noised) logits.
-    All of it travels to the host as one float64 tensor (exact for ids and probabilities).
+
+class StepTimer:
+    """A step's duration: CUDA events on a GPU (the host runs ahead of it), the host clock otherwise."""
+
+    def __init__(self, device: torch.device):
+        self.started = time.perf_counter()
+        self.events = None
+        if device.type == "cuda":
+            self.events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            self.events[0].record()
+
+    def stop(self) -> None:
+        if self.events is not None:
+            self.events[1].record()
+        else:
+            self.ms = (time.perf_counter() - self.started) * 1000.0
+
+    def elapsed_ms(self) -> float:
+        """After stop(); on a GPU, waits for the step to finish."""
+        if self.events is None:
+            return self.ms
+        self.events[1].synchronize()
+        return self.events[0].elapsed_time(self.events[1])
+
+
+def pack_step(changed: Tensor, masked: Tensor, x0: Tensor, probs: Tensor, topk: int) -> Tensor:
+    """One step's record as one float64 tensor [R, 4 + 2k] on the device (exact for ids and probabilities).
+
+    changed, masked: [R] bool, what this step committed and what was masked before it;
+    x0: [R] predictions; probs: [R, V] softmax of this step's (un-noised) logits.
     """
     k = min(topk, probs.shape[-1])
     columns = [changed, masked, x0, torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)]
-    packed = torch.stack([c.to(torch.float64) for c in columns], dim=-1)  # [G, 4]
+    packed = torch.stack([c.to(torch.float64) for c in columns], dim=-1)  # [R, 4]
     if k:
         top = torch.topk(probs, k, dim=-1)
         packed = torch.cat([packed, top.indices.to(torch.float64), top.values.to(torch.float64)], dim=-1)
-    rows = packed.cpu().numpy()  # [G, 4 + 2k], the step's one host transfer
-    wall_ms = (time.perf_counter() - started) * 1000.0
+    return packed
 
+
+class PendingStep:
+    """A packed step on its way to the host; on a GPU the copy runs without waiting for it."""
+
+    def __init__(self, index: int, block: int, offset: int, packed: Tensor, timer: StepTimer):
+        self.index, self.block, self.offset, self.timer = index, block, offset, timer
+        self.k = (packed.shape[1] - 4) // 2
+        if packed.is_cuda:
+            self.host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+            self.host.copy_(packed, non_blocking=True)
+        else:
+            self.host = packed
+        timer.stop()
+
+    def finish(self) -> Step:
+        """The Step, once its copy has landed (waits for it)."""
+        wall_ms = self.timer.elapsed_ms()
+        return unpack_step(self.index, self.block, self.host.numpy(), self.offset, self.k, wall_ms)
+
+
+def unpack_step(index: int, block: int, rows: np.ndarray, offset: int, k: int, wall_ms: float) -> Step:
+    """A Step from pack_step's rows [R, 4 + 2k]; row r is generated position offset + r."""
     committed = np.flatnonzero(rows[:, 0])
     candidates = None
     if k:
         still_masked = np.flatnonzero(rows[:, 1])
         candidates = Candidates(
-            positions=int32(still_masked),
+            positions=int32(still_masked + offset),
             ids=int32(rows[still_masked, 4 : 4 + k]),
             probs=float32(rows[still_masked, 4 + k :]),
             k=k,
@@ -264,7 +336,7 @@ def record_step(
     return Step(
         index=index,
         block=block,
-        positions=int32(committed),
+        positions=int32(committed + offset),
         ids=int32(rows[committed, 2]),
         confidences=float32(rows[committed, 3]),
         wall_ms=wall_ms,
