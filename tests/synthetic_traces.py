@@ -129,7 +129,7 @@ def llada_steps(
                 top = confidence[pos] * (0.4 + 0.6 * progress)
                 alternatives = [vocabulary.id_of(a) for a in ALTERNATIVES if vocabulary.id_of(a) != final[pos]]
                 ids.extend([final[pos], *alternatives[: k - 1]])
-                probs.extend([top, *((1 - top) * share for share in (0.6, 0.3, 0.1)[: k - 1])])
+                probs.extend([top, *(min(0.8 * top, (1 - top) * share) for share in (0.6, 0.3, 0.1)[: k - 1])])
             choice = sorted((p for p in in_block if p in masked), key=lambda p: -confidence[p])
             chosen = sorted(choice[: count + (1 if j < extra else 0)])
             changes = {pos: (final[pos], confidence[pos]) for pos in chosen}
@@ -149,9 +149,7 @@ def llada_steps(
                 ids=array("i", [changes[p][0] for p in positions]),
                 confidences=array("f", [changes[p][1] for p in positions]),
                 wall_ms=38.0 + index % 5,
-                candidates=Candidates(array("i", candidates_pos), array("i", ids), array("f", probs), k)
-                if k
-                else None,
+                candidates=Candidates(array("i", candidates_pos), array("i", ids), array("f", probs), k) if k else None,
             )
             index += 1
 

@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
@@ -76,8 +76,8 @@ class PlayerApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
-    position: reactive[int] = reactive(0, init=False)
-    playing: reactive[bool] = reactive(False, init=False)
+    position: var[int] = var(0, init=False)
+    playing: var[bool] = var(False, init=False)
 
     def __init__(self, source: Source):
         super().__init__()
@@ -130,6 +130,13 @@ class PlayerApp(App[None]):
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW, "-narrow")
+        self._show_legend()
+
+    def _show_legend(self) -> None:
+        if self.recording.ready:
+            width = 8 if self.size.width < NARROW else 16
+            shown = legend(self.mode, self.recording.total_steps, self.no_color, width)
+            self.query_one("#legend", Static).update(shown, layout=False)
 
     @property
     def grid(self) -> TokenGrid:
@@ -145,6 +152,7 @@ class PlayerApp(App[None]):
         self.query_one("#status").display = False
         self.grid.display = True
         self.grid.reset()
+        self._show_legend()
         self._show_all()
 
     def on_steps_arrived(self, message: StepsArrived) -> None:
@@ -171,7 +179,7 @@ class PlayerApp(App[None]):
     # ------------------------------------------------------------------ drawing
 
     def watch_position(self) -> None:
-        self.grid.show(self.position)
+        self.grid.show(self.position, keep_in_view=self.playing)
         self._show_all()
 
     def watch_playing(self, playing: bool) -> None:
@@ -186,9 +194,6 @@ class PlayerApp(App[None]):
         if recording.ready:
             self.query_one(Timeline).show(
                 self.position, recording.length, recording.total_steps, recording.boundaries()
-            )
-            self.query_one("#legend", Static).update(
-                legend(self.mode, recording.total_steps, monochrome=self.no_color)
             )
         self.query_one(StepPanel).show(recording, self.position)
         self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor)
@@ -267,6 +272,7 @@ class PlayerApp(App[None]):
     def action_colour_mode(self) -> None:
         self.mode = ColourMode.CONFIDENCE if self.mode is ColourMode.STEP else ColourMode.STEP
         self.grid.set_mode(self.mode)
+        self._show_legend()
         self._show_all()
 
     def action_help(self) -> None:

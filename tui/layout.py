@@ -126,7 +126,7 @@ def starts_word(previous: tuple[str, ...] | None, shape: tuple[str, ...], standa
     """Whether a line may break before a position with this shape."""
     if previous is None or standalone:
         return True
-    return shape[0][:1].isspace() or previous[-1][-1:].isspace() or len(previous) > 1
+    return shape[0][:1].isspace() or previous[-1][-1:].isspace() or previous[-1] == ""
 
 
 def placeholder(text: str) -> str:

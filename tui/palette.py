@@ -63,7 +63,7 @@ def committed_style(mode: ColourMode, step: int, total_steps: int, confidence: f
     return _gradient_style(mode, level)
 
 
-def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int = 16) -> Text:
+def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int) -> Text:
     """One line explaining the colours (or, without colour, the marks)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if monochrome:
@@ -76,7 +76,7 @@ def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int = 16
         text.append("cursor", CURSOR_MONO)
         return text
     if mode is ColourMode.STEP:
-        low, high, label = "1", str(total_steps), "committed at step "
+        low, high, label = "1", str(total_steps), "commit step "
     else:
         low, high, label = "0", "1", "confidence "
     text.append(label + low + " ", "dim")
@@ -89,4 +89,3 @@ def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int = 16
     text.append("  ")
     text.append(f"{PLACEHOLDER * 3} masked", MASKED)
     return text
-

@@ -64,6 +64,8 @@ class TokenGrid(ScrollView, can_focus=True):
         self._line_changes: list[list[int]] = []  # per line: sorted steps that changed a position on it
         self._line_of_pos: list[tuple[int, int]] = []  # per position: first and last line
         self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._drawn: dict[int, tuple] = {}  # line -> key of the strip last drawn there
+        self._base = Style()
         self._slot_texts: dict[tuple[int, int], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ feeding
@@ -122,9 +124,7 @@ class TokenGrid(ScrollView, can_focus=True):
             for pos, shape in enumerate(shapes)
         ]
         self.grid_layout = layout = GridLayout(shapes, word_starts, width)
-        self._line_of_pos = []
-        for pos, first in enumerate(layout.first_line):
-            self._line_of_pos.append((first, first))
+        self._line_of_pos = [(first, first) for first in layout.first_line]
         for line, parts in enumerate(layout.lines):
             for part in parts:
                 first, _ = self._line_of_pos[part.pos]
@@ -137,6 +137,7 @@ class TokenGrid(ScrollView, can_focus=True):
                 line_changes[line].update(steps)
         self._line_changes = [sorted(steps) for steps in line_changes]
         self._strips.clear()
+        self._drawn.clear()
         self._slot_texts.clear()
         self.virtual_size = Size(width, layout.height)
         self.refresh()
@@ -144,19 +145,29 @@ class TokenGrid(ScrollView, can_focus=True):
     def on_resize(self, event: Resize) -> None:
         if self.grid_layout is None or self.grid_layout.width != self.scrollable_content_region.width:
             self._relayout()
+        else:
+            self._drawn.clear()
 
     # ------------------------------------------------------------------ state
 
-    def show(self, t: int) -> None:
-        """Draw the grid as it was after t steps, scrolling to the step's tokens if none is in view."""
+    def show(self, t: int, keep_in_view: bool = False) -> None:
+        """Draw the grid as it was after t steps; with keep_in_view (playing), scroll to the
+        step's tokens if none of them is in view.
+
+        Only the lines that look different at t are repainted: one step usually changes a few.
+        """
         self.t = t
-        self.refresh()
-        if self.grid_layout is None or not 0 < t <= self.recording.length:
+        if self.grid_layout is None:
             return
-        lines = [self._line_of_pos[pos][0] for pos in self.recording.index.steps[t - 1].positions]
-        top = round(self.scroll_y)
-        if lines and not any(top <= line < top + self.scrollable_content_region.height for line in lines):
-            self.scroll_to_region(Region(0, min(lines), 1, 1), animate=False, center=True)
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        if keep_in_view and 0 < t <= self.recording.length:
+            lines = [self._line_of_pos[pos][0] for pos in self.recording.index.steps[t - 1].positions]
+            if lines and not any(top <= line < top + height for line in lines):
+                self.scroll_to_region(Region(0, min(lines), 1, 1), animate=False, center=True)
+                return  # scrolling repaints everything
+        for line in range(top, min(top + height, self.grid_layout.height)):
+            if self._drawn.get(line) != self._line_key(line):
+                self.refresh_lines(line)
 
     def set_mode(self, mode: ColourMode) -> None:
         self.mode = mode
@@ -196,24 +207,31 @@ class TokenGrid(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ drawing
 
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        line = scroll_y + y
-        if self.grid_layout is None or line >= self.grid_layout.height:
-            return Strip.blank(width, base)
+    def _line_key(self, line: int) -> tuple:
+        """All a line's look depends on: how many of its changes happened before t, and more."""
         changes = self._line_changes[line]
         seen = bisect.bisect_left(changes, self.t)
         current = seen > 0 and changes[seen - 1] == self.t - 1
         first, last = self._line_bounds(line)
         cursor = self.cursor if self.cursor is not None and first <= self.cursor <= last else -1
-        key = (line, seen, current, cursor, self.mode, self.monochrome)
+        return (line, seen, current, cursor, self.mode, self.monochrome)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._base = self.rich_style  # once per repaint, not per line
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        line = round(self.scroll_y) + y
+        width = self.scrollable_content_region.width
+        if self.grid_layout is None or line >= self.grid_layout.height:
+            return Strip.blank(width, self._base)
+        key = self._line_key(line)
         strip = self._strips.get(key)
         if strip is None:
-            strip = self._render_strip(line, base)
+            strip = self._render_strip(line, self._base).extend_cell_length(width, self._base)
             self._strips[key] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        self._drawn[line] = key
+        return strip
 
     def _line_bounds(self, line: int) -> tuple[int, int]:
         parts = self.grid_layout.lines[line]

@@ -49,12 +49,13 @@ def describe_run(recording: Recording) -> str:
 
 class RunHeader(Static):
     DEFAULT_CSS = """
-    RunHeader { height: auto; padding: 0 1; background: $panel; }
+    RunHeader { height: 2; padding: 0 1; background: $panel; }
+    RunHeader.-problem { height: 3; }
     """
 
     def show(self, recording: Recording, state: PlayState) -> None:
         if not recording.ready:
-            self.update(Text("llada-tui", style="bold"))
+            self.update(Text("llada-tui", style="bold"), layout=False)
             return
         run = Text(describe_run(recording), style="bold", no_wrap=True, overflow="ellipsis")
         prompt = Text("prompt: ", style=DIM, no_wrap=True, overflow="ellipsis")
@@ -83,6 +84,7 @@ class RunHeader(Static):
         grid.add_column(no_wrap=True, justify="right")
         grid.add_row(prompt, position)
         rows = [run, grid]
+        self.set_class(bool(recording.problem), "-problem")
         if recording.problem:
             rows.append(Text(f"⚠ {inert_text(recording.problem)}", style=WARNING, no_wrap=True))
-        self.update(Group(*rows))
+        self.update(Group(*rows), layout=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from rich.style import Style
 from rich.text import Text
 from textual.events import MouseDown, MouseMove, MouseUp
@@ -34,8 +36,14 @@ class Timeline(Widget):
         self.boundaries: list[int] = []
 
     def show(self, t: int, length: int, total: int, boundaries: list[int]) -> None:
+        before = self._looks()
         self.t, self.length, self.total, self.boundaries = t, length, total, boundaries
-        self.refresh()
+        if self._looks() != before:  # with more steps than columns, most steps move nothing
+            self.refresh()
+
+    def _looks(self) -> tuple:
+        width = self.content_region.width
+        return (width, self._column(self.t, width), self.length, self.total, tuple(self.boundaries))
 
     @property
     def _scale(self) -> int:
@@ -53,19 +61,22 @@ class Timeline(Widget):
             return Text()
         marker = self._column(self.t, width)
         boundary_columns = {self._column(b, width) for b in self.boundaries if 0 < b < self._scale}
-        track = Text(no_wrap=True)
+        cells = []
         for column in range(width):
             step_at = column / max(1, width - 1) * self._scale
             if column == marker:
-                track.append("●", MARKER)
+                cells.append(("●", MARKER))
             elif column in boundary_columns:
-                track.append("┼", BOUNDARY)
+                cells.append(("┼", BOUNDARY))
             elif step_at <= self.t:
-                track.append("━", PLAYED)
+                cells.append(("━", PLAYED))
             elif step_at <= self.length:
-                track.append("─", AHEAD)
+                cells.append(("─", AHEAD))
             else:
-                track.append("┄", NOT_YET)
+                cells.append(("┄", NOT_YET))
+        track = Text(no_wrap=True)
+        for style, run in groupby(cells, key=lambda cell: cell[1]):
+            track.append("".join(char for char, _ in run), style)
         labels = [" "] * width
         self._put(labels, 0, "0")
         self._put(labels, width - len(str(self._scale)), str(self._scale))

@@ -25,11 +25,27 @@ def quoted(recording: Recording, token_id: int, width: int) -> Text:
     return text
 
 
-class TokenPanel(Static):
+class Panel(Static):
+    """A side panel of one-line rows, repainted only when a row changed (stepping often changes none)."""
+
+    _shown: list[tuple] | None = None
+
+    def show_rows(self, rows: list[Text]) -> None:
+        looks = [(row.plain, row.style, tuple(row.spans)) for row in rows]
+        if looks == self._shown:
+            return
+        self._shown = looks
+        for row in rows:  # panels are narrow: a row that does not fit ends in an ellipsis
+            row.no_wrap = True
+            row.overflow = "ellipsis"
+        self.update(Group(*rows), layout=False)
+
+
+class TokenPanel(Panel):
     def show(self, recording: Recording, t: int, pos: int | None) -> None:
         self.border_title = "Token"
         if not recording.ready or pos is None:
-            self.update(Text("Tab or click: pick a token", style=DIM))
+            self.show_rows([Text("Tab or click: pick a token", style=DIM)])
             return
         width = max(10, self.content_region.width or 30)
         token_id, step, confidence = recording.index.cell_at(pos, t)
@@ -47,7 +63,7 @@ class TokenPanel(Static):
         rows.extend(self._candidates(recording, pos, t, token_id, width))
         rows.extend(self._top_history(recording, pos, t, width))
         rows.extend(self._changes(recording, pos, width))
-        self.update(Group(*rows))
+        self.show_rows(rows)
 
     def _candidates(self, recording: Recording, pos: int, t: int, token_id: int, width: int) -> list[Text]:
         if not recording.is_mask(token_id):
@@ -78,7 +94,7 @@ class TokenPanel(Static):
         if t in steps:
             at = bucket_of(steps.index(t), len(steps), width)
             text.stylize(NOW, at, at + 1)
-        head = Text(f"top-1 p, steps {steps[0] + 1}–{steps[-1] + 1}: {values[0]:.2f} → {values[-1]:.2f}", style=DIM)
+        head = Text(f"top-1 p {values[0]:.2f}→{values[-1]:.2f}, steps {steps[0] + 1}–{steps[-1] + 1}", style=DIM)
         return [head, text]
 
     def _changes(self, recording: Recording, pos: int, width: int) -> list[Text]:
