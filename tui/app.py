@@ -56,7 +56,7 @@ class PlayerApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
-        Binding("space", "toggle_play", "Play/pause", id="play"),
+        Binding("space", "toggle_play", "Play/pause", tooltip="Play / pause (stops at the end)", id="play"),
         Binding("left,h,comma", "step(-1)", "Step back", key_display="←", group=STEP_KEYS, id="step-back"),
         Binding("right,l,full_stop", "step(1)", "Step forward", key_display="→", group=STEP_KEYS, id="step-forward"),
         Binding("shift+left,pageup", "step(-10)", "Back 10 steps", show=False, id="back-ten"),
@@ -68,11 +68,11 @@ class PlayerApp(App[None]):
         Binding("right_square_bracket", "block(1)", "Next block boundary", show=False, id="block-forward"),
         Binding("plus,equals_sign", "speed(1)", "Faster", show=False, id="faster"),
         Binding("minus,underscore", "speed(-1)", "Slower", show=False, id="slower"),
-        Binding("c", "colour_mode", "Colour", id="colour"),
-        Binding("slash", "find", "Find", id="find"),
+        Binding("c", "colour_mode", "Colour", tooltip="Colour by commit step or by confidence", id="colour"),
+        Binding("slash", "find", "Find", tooltip="Find text: the first step at which it is visible", id="find"),
         Binding("n", "next_match(1)", "Next match", show=False, id="match-next"),
         Binding("N", "next_match(-1)", "Previous match", show=False, id="match-previous"),
-        Binding("question_mark", "help", "Help", id="help"),
+        Binding("question_mark", "help", "Help", tooltip="Help: this screen", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 

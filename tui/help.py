@@ -14,10 +14,10 @@ from textual.widgets import Static
 
 
 def help_table(bindings: Iterable[Binding], key_display) -> Table:
-    """One row per action, its keys joined: 'left h ,  Step back'."""
+    """One row per thing to do, its keys joined: '← h ,  Step back'. The tooltip, if any, explains more."""
     rows: dict[str, tuple[list[str], str]] = {}
     for binding in bindings:
-        keys, description = rows.setdefault(binding.action, ([], binding.description))
+        keys, description = rows.setdefault(binding.description, ([], binding.tooltip or binding.description))
         for key in binding.key.split(","):
             shown = key_display(Binding(key.strip(), binding.action))
             if shown not in keys:

@@ -37,13 +37,15 @@ from llada_tui.tui.recording import Recording
 
 SPECIAL_MARK = "⋄"  # special tokens (EOS, EOT...) take one cell; the token panel names them
 UNKNOWN_SHAPE = ("·",)  # a position never committed yet (a run still arriving)
-TOKEN_KEYS = Binding.Group("Token", compact=True)
+TOKEN_KEYS = Binding.Group("Token")
 
 
 class TokenGrid(ScrollView, can_focus=True):
     BINDINGS = [
-        Binding("tab", "move_cursor(1)", "Next token", group=TOKEN_KEYS, id="cursor-next"),
-        Binding("shift+tab", "move_cursor(-1)", "Previous token", group=TOKEN_KEYS, id="cursor-previous"),
+        Binding("tab", "move_cursor(1)", "Next token", key_display="tab", group=TOKEN_KEYS, id="cursor-next"),
+        Binding(
+            "shift+tab", "move_cursor(-1)", "Previous token", key_display="⇧tab", group=TOKEN_KEYS, id="cursor-previous"
+        ),
         Binding("escape", "clear_cursor", "Clear cursor", show=False, id="cursor-clear"),
     ]
 

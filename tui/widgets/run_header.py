@@ -68,7 +68,7 @@ class RunHeader(Static):
         elif recording.length and state.t >= recording.length and recording.ended:
             position.append("■ at end ", "bold")
         else:
-            position.append("⏸ paused ", "bold")
+            position.append("‖ paused ", "bold")
         position.append(f"{state.speed:g} steps/s", DIM)
         position.append(f"  step {state.t}/{recording.length}")
         if recording.length < recording.total_steps:

@@ -12,7 +12,7 @@ from llada_tui.tui.widgets.token_panel import Panel, quoted
 DIM = Style(dim=True)
 SPARK = Style(color="cyan")
 NOW = Style(color="yellow", bold=True)
-FIXED_ROWS = 6  # rows other than the list of changed tokens
+FIXED_ROWS = 4  # rows other than the list of changed tokens
 
 
 class StepPanel(Panel):
@@ -31,20 +31,18 @@ class StepPanel(Panel):
             count = len(step.positions)
             rows.append(Text(f"changed {count} · block {step.block + 1}/{recording.n_blocks}", style="bold"))
             order = sorted(range(count), key=lambda i: step.positions[i])
-            listed = max(1, self.content_region.height - FIXED_ROWS)
-            if count > listed:
-                listed -= 1  # room for "… n more"
-            for i in order[:listed]:
-                line = Text(f"{step.positions[i]:>5} ", style=DIM, no_wrap=True)
-                token_id = step.ids[i]
-                if recording.is_mask(token_id):
-                    line.append("masked again")
-                else:
-                    line.append(quoted(recording, token_id, width - 12))
-                    line.append(f" {step.confidences[i]:.2f}")
+            room = self.content_region.height - FIXED_ROWS
+            if count <= room:
+                for i in order:  # one row per token: position, text, confidence
+                    line = Text(f"{step.positions[i]:>5} ", style=DIM)
+                    line.append(self._change(recording, step.ids[i], step.confidences[i], width - 6))
+                    rows.append(line)
+            elif count:  # no room: all of them on one row, cut at the panel's edge
+                line = Text()
+                for i in order[: width // 3]:
+                    line.append(self._change(recording, step.ids[i], step.confidences[i], width // 2))
+                    line.append("  ")
                 rows.append(line)
-            if count > listed:
-                rows.append(Text(f"   … {count - listed} more", style=DIM))
             if count:
                 mean = sum(step.confidences) / count
                 rows.append(Text(f"mean conf {mean:.2f} · {step.wall_ms:.1f} ms"))
@@ -59,12 +57,23 @@ class StepPanel(Panel):
         rows.extend(self._per_step(recording, t, width))
         self.show_rows(rows)
 
+    @staticmethod
+    def _change(recording: Recording, token_id: int, confidence: float, width: int) -> Text:
+        if recording.is_mask(token_id):
+            return Text("masked again")
+        text = quoted(recording, token_id, width - 5)
+        text.append(f" {confidence:.2f}", DIM)
+        return text
+
     def _per_step(self, recording: Recording, t: int, width: int) -> list[Text]:
         counts = recording.index.committed_per_step
         if not counts:
             return []
-        line = Text(sparkline(counts, width), style=SPARK, no_wrap=True)
+        label = f"per step ≤{max(counts)} "
+        cells = max(1, width - len(label))
+        line = Text(label, style=DIM)
+        line.append(sparkline(counts, cells), SPARK)
         if t > 0:
-            at = bucket_of(t - 1, len(counts), width)
+            at = len(label) + bucket_of(t - 1, len(counts), cells)
             line.stylize(NOW, at, at + 1)
-        return [Text(f"tokens per step (max {max(counts)})", style=DIM), line]
+        return [line]

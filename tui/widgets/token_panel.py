@@ -53,11 +53,11 @@ class TokenPanel(Panel):
         rows: list[Text] = []
         if recording.is_mask(token_id):
             rows.append(Text("masked", style="bold"))
-            rows.append(Text(f"position {pos} · block {block + 1}", style=DIM))
+            rows.append(Text(f"pos {pos} · block {block + 1}", style=DIM))
         else:
             rows.append(quoted(recording, token_id, width))
-            rows.append(Text(f"id {token_id} · position {pos} · block {block + 1}", style=DIM))
-            rows.append(Text(f"committed at step {step + 1} · conf {confidence:.2f}"))
+            rows.append(Text(f"id {token_id} · pos {pos} · block {block + 1}", style=DIM))
+            rows.append(Text(f"commit step {step + 1} · conf {confidence:.2f}"))
         if step >= 0 and recording.is_mask(token_id):
             rows.append(Text(f"remasked at step {step + 1}"))
         rows.extend(self._candidates(recording, pos, t, token_id, width))
