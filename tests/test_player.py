@@ -522,3 +522,17 @@ def test_unknown_header_keys_do_not_matter(tmp_path: Path) -> None:
             assert "unknown model" in screen_text(app)
 
     asyncio.run(play())
+
+
+async def test_follow_mode_exits_with_one_line_when_garbage_arrives(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.trace"
+    path.write_bytes(b"")
+    app = PlayerApp(FollowSource.open(path, interval=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.05)
+        path.write_bytes(b"\x93\x01\x02\x03 definitely not a trace")
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if not app.is_running:
+                break
+    assert app.return_code == 2
