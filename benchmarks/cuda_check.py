@@ -1,0 +1,288 @@
+"""The engine's CUDA path, checked on a GPU (the tests in tests/ run on the CPU only).
+
+1. float32 on CUDA, a small random model: the fast path (fused weights, CUDA graph, asynchronous
+   records handed over one step late) samples and records exactly what the plain path does, for
+   every sampler option; StopSampling still stops at the recorder's step; logits against a
+   float64 CPU reference.
+2. bfloat16 on CUDA: how often the fast and plain paths choose differently (near-ties flipped
+   by kernels that round differently), over many prompts, step by step.
+3. No host waits inside a step: torch's sync debug mode counts the synchronising calls of a run.
+4. `llada-tui record --device cuda` on an official-layout checkpoint of LLaDA-8B's shape with
+   random weights (sharded safetensors written to local disk; a tiny tokenizer), then the same
+   checkpoint through the fast path, and how far the two traces agree.
+
+    python benchmarks/cuda_check.py --out DIR [--skip-8b]
+Exits 1 if a check fails; writes DIR/cuda_check.json and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from gpu_sampling import LLADA_8B  # noqa: E402  (beside this script)
+from tiny_checkpoint import random_state_dict, write_tiny_checkpoint  # noqa: E402
+
+from llada_tui.core.fast import accelerate  # noqa: E402
+from llada_tui.core.llada import LLaDAConfig, LLaDAModel  # noqa: E402
+from llada_tui.core.sampler import StopSampling, generate  # noqa: E402
+
+SMALL = LLaDAConfig(d_model=256, n_layers=4, n_heads=8, vocab_size=1024, mlp_hidden_size=512, mask_token_id=1000)
+CASES = {
+    "greedy": dict(steps=32, gen_length=64, block_length=16),
+    "uneven": dict(steps=10, gen_length=40, block_length=20),
+    "temperature": dict(steps=16, gen_length=32, block_length=16, temperature=0.8),
+    "random": dict(steps=16, gen_length=32, block_length=8, remasking="random"),
+    "cfg": dict(steps=16, gen_length=32, block_length=16, cfg_scale=1.5, temperature=0.5),
+    "eos-eot": dict(steps=16, gen_length=32, block_length=32, confidence_eos_eot_inf=True, logits_eos_inf=True),
+}
+SPECIAL = dict(mask_id=1000, eos_id=1001, eot_id=1002)
+failures: list[str] = []
+
+
+def check(ok: bool, what: str) -> bool:
+    print(f"  {'ok  ' if ok else 'FAIL'} {what}", flush=True)
+    if not ok:
+        failures.append(what)
+    return ok
+
+
+def small_model(dtype: torch.dtype) -> LLaDAModel:
+    model = LLaDAModel(SMALL)
+    model.load_state_dict(random_state_dict(SMALL, seed=11))
+    return model.to("cuda", dtype).eval().requires_grad_(False)
+
+
+def sample(model, prompt, case, seed=5, **extra):
+    steps = []
+    torch.manual_seed(seed)
+    out = generate(model, prompt, **case, **SPECIAL, recorder=steps.append, topk=5, **extra)
+    return out, steps
+
+
+def step_content(step):
+    c = step.candidates
+    return (step.index, step.block, list(step.positions), list(step.ids), list(c.positions), list(c.ids))
+
+
+def float32_parity(report: dict) -> None:
+    print("1. float32 on CUDA: fast path against plain path", flush=True)
+    plain, fast = small_model(torch.float32), accelerate(small_model(torch.float32))
+    prompt = torch.randint(0, 1000, (1, 24), device="cuda")
+    for name, case in CASES.items():
+        out, steps = sample(plain, prompt, case)
+        fast_out, fast_steps = sample(fast, prompt, case)
+        same = torch.equal(out, fast_out) and [step_content(s) for s in steps] == [step_content(s) for s in fast_steps]
+        conf = max(abs(a - b) for s, f in zip(steps, fast_steps) for a, b in zip(s.confidences, f.confidences))
+        check(same and len(fast_steps) == case["steps"], f"{name}: same tokens and records (conf diff {conf:.1e})")
+        report[f"float32 {name}"] = {"same": same, "max_confidence_diff": conf}
+
+    ids = torch.randint(0, 1000, (2, 40), device="cuda")
+    reference = small_model(torch.float32).to("cpu", torch.float64)(ids.cpu(), logits_start=8)
+    for label, model in (("plain", plain), ("fast", fast)):
+        got = model(ids, logits_start=8).to("cpu", torch.float64)
+        error = ((got - reference).norm() / reference.norm()).item()
+        check(math.isfinite(error) and error < 1e-4, f"{label} logits vs float64 CPU: relative error {error:.2e}")
+        report[f"float32 {label} logits rel error"] = error
+
+    seen = []
+
+    def stopper(step):
+        seen.append(step.index)
+        if step.index == 2:
+            raise StopSampling
+
+    try:
+        generate(fast, prompt, **CASES["greedy"], **SPECIAL, recorder=stopper)
+        stopped = False
+    except StopSampling:
+        stopped = True
+    check(stopped and seen == [0, 1, 2], f"StopSampling from the recorder stops there (saw {seen})")
+
+
+def bfloat16_flips(report: dict, prompts: int = 24) -> None:
+    print("2. bfloat16 on CUDA: where fast and plain choose differently", flush=True)
+    plain, fast = small_model(torch.bfloat16), accelerate(small_model(torch.bfloat16))
+    case = dict(steps=64, gen_length=64, block_length=16)
+    generator = torch.Generator().manual_seed(3)
+    identical = compared = flipped = 0
+    ids = torch.randint(0, 1000, (1, 88), generator=generator).cuda()
+    logits_error = ((fast(ids) - plain(ids)).float().norm() / plain(ids).float().norm()).item()
+    for _ in range(prompts):
+        prompt = torch.randint(0, 1000, (1, 24), generator=generator).cuda()
+        out, steps = sample(plain, prompt, case)
+        fast_out, fast_steps = sample(fast, prompt, case)
+        identical += torch.equal(out, fast_out)
+        for a, b in zip(steps, fast_steps):  # steps agree until the first different choice
+            compared += 1
+            if (list(a.positions), list(a.ids)) != (list(b.positions), list(b.ids)):
+                flipped += 1
+                break
+    report["bfloat16"] = {
+        "prompts": prompts,
+        "identical_runs": identical,
+        "steps_compared": compared,
+        "steps_with_a_flip": flipped,
+        "logits_rel_diff": logits_error,
+    }
+    print(
+        f"  {identical}/{prompts} runs identical; {flipped} of {compared} steps (same input) chose differently; "
+        f"logits differ by {logits_error:.2e} (relative)"
+    )
+    check(logits_error < 2e-2, "bf16 logits of fast and plain agree to bf16 rounding")
+
+
+def host_syncs(report: dict) -> None:
+    print("3. synchronising calls during a run (torch.cuda sync debug mode)", flush=True)
+    fast = accelerate(small_model(torch.bfloat16))
+    prompt = torch.randint(0, 1000, (1, 24), device="cuda")
+    case = CASES["greedy"]
+    for recording in (False, True):
+        sample(fast, prompt, case)  # warm-up: graph capture
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                if recording:
+                    sample(fast, prompt, case)
+                else:
+                    generate(fast, prompt, **case, **SPECIAL)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = [str(w.message).splitlines()[0] for w in caught if "synchroniz" in str(w.message).lower()]
+        report[f"syncs recording={recording}"] = syncs
+        check(
+            len(syncs) <= 1,
+            f"recording {'on' if recording else 'off'}: {len(syncs)} synchronising call(s) in "
+            f"{case['steps']} steps (one allowed: the prompt's mask check before the loop)",
+        )
+
+
+def write_8b_checkpoint(path: Path) -> None:
+    """Official layout, LLaDA-8B's config, random bf16 weights (peaked logits), 6 shards; tiny tokenizer."""
+    from safetensors.torch import save_file
+
+    write_tiny_checkpoint(path)  # tokenizer files and the layout; its tiny weights are replaced
+    (path / "model.safetensors").unlink()
+    config = {**LLADA_8B.to_json_dict(), "torch_dtype": "bfloat16"}
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+    with torch.device("meta"):
+        shapes = {name: t.shape for name, t in LLaDAModel(LLADA_8B).state_dict().items()}
+    generator = torch.Generator("cuda").manual_seed(0)
+    names = list(shapes)
+    shards = [names[i::6] for i in range(6)]
+    weight_map, total = {}, 0
+    for k, shard_names in enumerate(shards):
+        shard = {}
+        for name in shard_names:
+            shape = shapes[name]
+            t = torch.randn(shape, device="cuda", dtype=torch.bfloat16, generator=generator)
+            if len(shape) == 1:
+                t = 1.0 + 0.1 * t
+            elif not name.endswith("wte.weight"):
+                gain = 3.0 if name == "model.transformer.ff_out.weight" else 1.0
+                t *= gain / math.sqrt(shape[1])
+            shard[name] = t.cpu()
+            total += t.numel() * 2
+        file = f"model-{k + 1:05d}-of-00006.safetensors"
+        save_file(shard, path / file, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(shard_names, file))
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (path / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+
+
+def cli_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
+    print("4. llada-tui record --device cuda on an 8B-shaped official-layout checkpoint", flush=True)
+    checkpoint = workdir / "llada-8b-random"
+    started = time.perf_counter()
+    write_8b_checkpoint(checkpoint)
+    torch.cuda.empty_cache()
+    size = sum(f.stat().st_size for f in checkpoint.glob("*.safetensors")) / 1e9
+    print(f"  wrote {size:.1f} GB in 6 shards in {time.perf_counter() - started:.0f} s")
+    trace = workdir / "plain.trace"
+    settings = ["--gen-length", "64", "--steps", "64", "--block-length", "32"]
+    command = [sys.executable, "-c", "import sys; from llada_tui.core.cli import main; sys.exit(main())"]
+    started = time.perf_counter()
+    record = subprocess.run(
+        [*command, "record", "What is the capital of France?", "--model", str(checkpoint), "--device", "cuda",
+         *settings, "-o", str(trace)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    info = subprocess.run([*command, "info", str(trace)], capture_output=True, text=True)
+    (out_dir / "cli_record.log").write_text(
+        f"$ llada-tui record ... --device cuda {' '.join(settings)}  ({seconds:.1f} s, exit {record.returncode})\n"
+        f"--- stdout\n{record.stdout}\n--- stderr\n{record.stderr}\n"
+        f"$ llada-tui info\n{info.stdout}{info.stderr}"
+    )
+    print(f"  record exited {record.returncode} after {seconds:.1f} s; info:\n{info.stdout}{info.stderr}")
+    check(record.returncode == 0 and "complete" in info.stdout and "64 of 64" in info.stdout, "record + info on 8B")
+
+    from llada_tui.core import recording
+    from llada_tui.core.trace import load_trace
+
+    engine = recording.load_engine(str(checkpoint), "cuda")
+    engine.model = accelerate(engine.model)
+    options = recording.SamplingOptions(gen_length=64, steps=64, block_length=32)
+    params = recording.resolve_params(engine, options)
+    header = recording.make_header(engine, "What is the capital of France?", params)
+    started = time.perf_counter()
+    recording.record_run(engine, header, workdir / "fast.trace")
+    fast_seconds = time.perf_counter() - started
+    plain_steps, fast_steps = load_trace(trace).steps, load_trace(workdir / "fast.trace").steps
+    agree = 0
+    for a, b in zip(plain_steps, fast_steps):
+        if (list(a.positions), list(a.ids)) != (list(b.positions), list(b.ids)):
+            break
+        agree += 1
+    report["8b"] = {
+        "checkpoint_gb": size,
+        "cli_record_s": seconds,
+        "cli_exit": record.returncode,
+        "fast_record_run_s": fast_seconds,
+        "fast_steps": len(fast_steps),
+        "steps_identical_before_first_difference": agree,
+        "plain_step_ms": [round(s.wall_ms, 2) for s in plain_steps[-8:]],
+        "fast_step_ms": [round(s.wall_ms, 2) for s in fast_steps[-8:]],
+    }
+    print(f"  fast path record_run: {len(fast_steps)} steps in {fast_seconds:.1f} s (incl. graph capture)")
+    print(f"  plain and fast traces identical for the first {agree} of 64 steps")
+    print(f"  last steps' wall_ms, plain {report['8b']['plain_step_ms']}, fast {report['8b']['fast_step_ms']}")
+    check(len(fast_steps) == 64, "fast path records all 64 steps on 8B")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for cuda_check.json and logs")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/cuda_check"), help="scratch (16 GB for 8B)")
+    parser.add_argument("--skip-8b", action="store_true", help="skip the 8B-shaped checkpoint and CLI check")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("cuda_check: no CUDA device", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
+    float32_parity(report)
+    bfloat16_flips(report)
+    host_syncs(report)
+    if not args.skip_8b:
+        cli_on_8b(report, args.workdir, args.out)
+    report["failures"] = failures
+    (args.out / "cuda_check.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"cuda_check: {len(failures)} failure(s)" + "".join(f"\n  {f}" for f in failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
