@@ -34,6 +34,10 @@ class TraceError(Exception):
     """A trace that cannot be read; the message is one line meant for the user."""
 
 
+class NewerVersionError(TraceError):
+    """A trace written by a newer llada-tui, in a format this one cannot read."""
+
+
 # ---------------------------------------------------------------------------- records
 
 
@@ -233,7 +237,7 @@ def _decode_header(record: dict) -> Header:
     ):
         raise TraceError("header: version is malformed")
     if version[0] > VERSION[0]:
-        raise TraceError(
+        raise NewerVersionError(
             f"trace format version {version[0]}.{version[1]} is newer than this llada-tui reads "
             f"({VERSION[0]}.x); upgrade llada-tui"
         )
@@ -374,7 +378,7 @@ class TraceWriter:
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
-    raise TraceError("not a llada-tui trace (unexpected msgpack extension type)")
+    raise TraceError("unexpected msgpack extension type")
 
 
 class TraceReader:
@@ -440,10 +444,13 @@ class TraceReader:
         # The unpacker keeps unconsumed input; tell() counts what it consumed.
         return self._unpacker.tell() < self.bytes_read
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, error: TraceError | str) -> None:
+        """Before the header: nothing to play, raise. After it: keep what came before."""
         if self.header is None:
-            raise TraceError(f"{self.path}: not a llada-tui trace ({message})")
-        self.corrupt = message
+            if isinstance(error, NewerVersionError):
+                raise NewerVersionError(f"{self.path}: {error}")
+            raise TraceError(f"{self.path}: not a llada-tui trace ({error})")
+        self.corrupt = str(error)
 
     def _drain(self, records: list[Step | End | Header]) -> bool:
         while True:
@@ -452,7 +459,7 @@ class TraceReader:
             except StopIteration:
                 return True
             except TraceError as error:
-                self._fail(str(error))
+                self._fail(error)
                 return False
             except (ValueError, TypeError, msgpack.UnpackException) as error:
                 self._fail(f"undecodable data: {type(error).__name__}")
@@ -460,7 +467,7 @@ class TraceReader:
             try:
                 decoded = self._decode(record)
             except TraceError as error:
-                self._fail(str(error))
+                self._fail(error)
                 return False
             if decoded is not None:
                 records.append(decoded)
@@ -470,7 +477,7 @@ class TraceReader:
     def _decode(self, record: Any) -> Step | End | Header | None:
         if self.header is None:
             if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("type") != "header":
-                raise TraceError(f"{self.path}: not a llada-tui trace")
+                raise TraceError("no llada-trace header at the start")
             self.header = _decode_header(record)
             return self.header
         if not isinstance(record, dict) or not isinstance(record.get("type"), str):
