@@ -195,7 +195,11 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     def __init__(self, config: LLaDAConfig):
         super().__init__()
-        self.wte = nn.Embedding(config.embedding_size, config.d_model)
+        # On the meta device (loading), skip the random init: its first call costs ~2 s of imports.
+        weight = torch.empty(config.embedding_size, config.d_model)
+        if not weight.is_meta:
+            nn.init.normal_(weight)
+        self.wte = nn.Embedding(config.embedding_size, config.d_model, _weight=weight)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_f = RMSNorm(config.d_model, config.rms_norm_eps)
         if not config.weight_tying:

@@ -121,6 +121,32 @@ class PlayerApp(App[None]):
     def _run_source(self) -> None:
         self.source.run(self.post_message, self._stop)
 
+    async def switch_source(self, source: Source, status: str) -> None:
+        """Play another run from its start (live mode's new runs).
+
+        The current source must have finished delivering: its messages are handled before
+        this call's, so nothing of the old run reaches the new one.
+        """
+        self._stop.set()
+        self.playing = False
+        self.source = source
+        self.recording = Recording()
+        self._stop = threading.Event()
+        self._matches, self._match_query, self._match_index = [], "", -1
+        old_grid = self.grid
+        grid = TokenGrid(self.recording, id="grid")
+        grid.monochrome = self.no_color
+        grid.set_mode(self.mode)
+        grid.display = False
+        await old_grid.remove()
+        await self.query_one("#main").mount(grid, before="#legend")
+        self.query_one("#status", Static).update(status)
+        self.query_one("#status").display = True
+        self.position = 0
+        self._run_source()
+        grid.focus()
+        self._show_all()
+
     def action_quit(self) -> None:
         self._stop.set()
         self.exit()

@@ -83,6 +83,8 @@ class LiveSource(Source):
         self.options = options
         self.path = path
         self.finished = threading.Event()
+        self.trace_open = False  # set once the trace file exists: it must be closed before exit
+        self.failed = False
         self.outcome = ""  # one line for the terminal when the app exits
 
     def run(self, deliver: Deliver, stop: threading.Event) -> None:
@@ -98,8 +100,11 @@ class LiveSource(Source):
         try:
             engine = self.engines.get(deliver, prompt_line)
         except ModelLoadError as error:
+            self.failed = True
             self.outcome = f"could not load the model: {error}"
             deliver(Status(f"{prompt_line}\n\n{self.outcome}\n\nq quits; fix the --model option and try again."))
+            return
+        if stop.is_set():  # quit while the model was loading: no run, no trace
             return
         from llada_tui.core import recording
         from llada_tui.core.sampler import StopSampling
@@ -108,6 +113,7 @@ class LiveSource(Source):
             params = recording.resolve_params(engine, self.options)
             header = recording.make_header(engine, self.prompt, params)
         except ValueError as error:
+            self.failed = True
             self.outcome = f"bad options: {error}"
             deliver(Status(f"{prompt_line}\n\n{self.outcome}\n\nq quits; e edits the prompt."))
             return
@@ -122,6 +128,7 @@ class LiveSource(Source):
                 raise StopSampling
 
         def on_header(written: Any) -> None:
+            self.trace_open = True
             deliver(HeaderArrived(written))
 
         try:
@@ -134,6 +141,7 @@ class LiveSource(Source):
             reason = recording.one_line(error)
             if recording.is_out_of_memory(error):
                 reason = "out of GPU memory: try a shorter --gen-length, or --device cpu"
+            self.failed = True
             self.outcome = f"error after step {steps_done}: {reason}; trace: {self.path}"
             deliver(RunEnded(None, f"error after step {steps_done}: {reason}"))
             return
