@@ -132,7 +132,8 @@ def generate(
             confidence[:, region] = torch.where(masked[:, region], x0_p[:, : block_end - first], -torch.inf)
             transfer = torch.zeros_like(masked)
             for row in range(batch):  # one row at a time, as the reference does, so ties break alike
-                transfer[row, torch.topk(confidence[row], k=count).indices] = True
+                # (index_fill_, not `transfer[row, indices] = True`: that copies True to the GPU and waits)
+                transfer[row].index_fill_(0, torch.topk(confidence[row], k=count).indices, True)
             x[:, region] = torch.where(transfer[:, region], x0[:, : block_end - first], x[:, region])
 
             if recorder is not None:  # here first == block_start: earlier blocks are done, not recorded
