@@ -16,6 +16,7 @@ from typing import Any
 from llada_tui.tui.sources import Deliver, HeaderArrived, RunEnded, Source, Status, StepsArrived
 
 BAR_WIDTH = 24
+FRAMES_PER_SECOND = 30
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,30 @@ def default_trace_path(prompt: str, folder: Path = Path("traces")) -> Path:
         path = folder / f"{stem}-{n}.trace"
         n += 1
     return path
+
+
+class StepBatcher:
+    """Delivers steps at most FRAMES_PER_SECOND times a second.
+
+    A fast model (a GPU takes ~10 ms a step) would otherwise post more messages than the
+    screen can show, and the UI thread would take the interpreter from the sampler.
+    """
+
+    def __init__(self, deliver: Deliver):
+        self.deliver = deliver
+        self.pending: list[Any] = []
+        self.last = 0.0
+
+    def add(self, step: Any) -> None:
+        self.pending.append(step)
+        if time.monotonic() - self.last >= 1 / FRAMES_PER_SECOND:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.deliver(StepsArrived(self.pending))
+            self.pending = []
+        self.last = time.monotonic()
 
 
 class LiveSource(Source):
@@ -119,11 +144,12 @@ class LiveSource(Source):
             return
 
         steps_done = 0
+        batch = StepBatcher(deliver)
 
         def on_step(step: Any) -> None:
             nonlocal steps_done
             steps_done += 1
-            deliver(StepsArrived([step]))
+            batch.add(step)
             if stop.is_set():
                 raise StopSampling
 
@@ -132,7 +158,10 @@ class LiveSource(Source):
             deliver(HeaderArrived(written))
 
         try:
-            end = recording.record_run(engine, header, self.path, on_step=on_step, on_header=on_header)
+            try:
+                end = recording.record_run(engine, header, self.path, on_step=on_step, on_header=on_header)
+            finally:
+                batch.flush()
         except StopSampling:
             self.outcome = f"interrupted after step {steps_done} of {params['steps']}; trace: {self.path}"
             deliver(RunEnded(None, f"interrupted after step {steps_done} of {params['steps']}"))
