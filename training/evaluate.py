@@ -89,17 +89,18 @@ def is_correct(example: demo_tasks.Example, reply: str) -> bool:
 
 def evaluate(model: LLaDAModel, tokenizer: LLaDATokenizer, n: int, settings: Settings, seed: int = EVAL_SEED) -> dict:
     """Accuracy per task on n held-out prompts each, and the article's three replies."""
+    examples = [e for task in demo_tasks.TASKS for e in heldout_examples(task, n, seed)]
+    article_prompts = list(demo_tasks.ARTICLE_PROMPTS.values())
+    # One call for everything: prompts of equal length from different tasks share a batch.
+    replies = sample_replies(model, tokenizer, [e.prompt for e in examples] + article_prompts, settings)
     tasks = {}
     for task in demo_tasks.TASKS:
-        examples = heldout_examples(task, n, seed)
-        replies = sample_replies(model, tokenizer, [e.prompt for e in examples], settings)
-        correct = [is_correct(e, r) for e, r in zip(examples, replies, strict=True)]
-        failures = [(e.prompt, r) for e, r, ok in zip(examples, replies, correct, strict=True) if not ok]
-        tasks[task] = {"accuracy": sum(correct) / n, "n": n, "failures": failures[:5]}
-    article_replies = sample_replies(model, tokenizer, list(demo_tasks.ARTICLE_PROMPTS.values()), settings)
+        results = [(e, r) for e, r in zip(examples, replies, strict=False) if e.task == task]
+        failures = [(e.prompt, r) for e, r in results if not is_correct(e, r)]
+        tasks[task] = {"accuracy": 1 - len(failures) / n, "n": n, "failures": failures[:5]}
     article = {
         task: {"reply": reply, "correct": demo_tasks.extract_answer(reply) == demo_tasks.ARTICLE_ANSWERS[task]}
-        for task, reply in zip(demo_tasks.ARTICLE_PROMPTS, article_replies, strict=True)
+        for task, reply in zip(demo_tasks.ARTICLE_PROMPTS, replies[len(examples) :], strict=True)
     }
     return {"settings": asdict(settings), "tasks": tasks, "article": article}
 
