@@ -93,6 +93,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["float32", "bfloat16", "float16"],
         help="default: float32 on cpu, bfloat16 on cuda",
     )
+    model.add_argument("--compile", action="store_true", help="torch.compile the CUDA fast path (slower start)")
     sampling = parser.add_argument_group("sampling (as in LLaDA's generate.py)")
     sampling.add_argument("--steps", type=int, help="sampling steps (default: the model's, else 128)")
     sampling.add_argument("--gen-length", type=int, help="tokens to generate (default: the model's, else 128)")
@@ -161,7 +162,7 @@ def run_record(args: argparse.Namespace) -> int:
             progress.update(loading, completed=done, total=total, description=f"loading {what}")
 
         try:
-            engine = recording.load_engine(args.model, args.device, args.dtype, progress=on_load)
+            engine = recording.load_engine(args.model, args.device, args.dtype, on_load, args.compile)
         except ModelLoadError as error:
             raise RunError(str(error)) from None
         progress.remove_task(loading)
@@ -194,10 +195,10 @@ def run_live(args: argparse.Namespace) -> int:
     require_engine("live")
     options = sampling_options(args)
     from llada_tui.tui.live import run_live_app
+    from llada_tui.tui.live_source import ModelChoice
 
-    return run_live_app(
-        args.prompt, options, model=args.model, device=args.device, dtype=args.dtype, output=args.output
-    )
+    choice = ModelChoice(args.model, args.device, args.dtype, args.compile)
+    return run_live_app(args.prompt, options, choice, output=args.output)
 
 
 def run_play(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from llada_tui.core.fast import FastLLaDA, accelerate
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.loading import LLaDATokenizer, load_model, load_tokenizer, resolve_checkpoint
 from llada_tui.core.sampler import StopSampling, check_arguments, generate
@@ -47,7 +48,7 @@ class SamplingOptions:
 class Engine:
     """A loaded model with its tokenizer and where it came from."""
 
-    model: LLaDAModel
+    model: LLaDAModel | FastLLaDA
     tokenizer: LLaDATokenizer
     name: str
     device: str
@@ -60,13 +61,23 @@ def default_device() -> str:
 
 
 def load_engine(
-    model: str | None, device: str | None = None, dtype: str | None = None, progress: Progress | None = None
+    model: str | None,
+    device: str | None = None,
+    dtype: str | None = None,
+    progress: Progress | None = None,
+    compile: bool = False,
 ) -> Engine:
-    """Resolve a model name (None: the embedded demo model), load weights and tokenizer."""
+    """Resolve a model name (None: the embedded demo model), load weights and tokenizer.
+
+    On CUDA the model runs through the fast path (fused weights, CUDA graphs, optionally
+    torch.compile), which makes the same choices as the plain model (see core/fast.py).
+    """
     path = resolve_checkpoint(model)
     device = device or default_device()
     torch_dtype = getattr(torch, dtype) if dtype else None
     llada = load_model(path, device=device, dtype=torch_dtype, progress=progress)
+    if device == "cuda":
+        llada = accelerate(llada, compile=compile)
     tokenizer = load_tokenizer(path)
     defaults_file = path / "sampling.json"
     defaults = json.loads(defaults_file.read_text()) if defaults_file.is_file() else {}

@@ -109,5 +109,5 @@ async def test_a_model_that_cannot_load_is_a_message_in_the_app(tmp_path: Path) 
 def test_run_live_app_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     output = tmp_path / "precious.trace"
     output.write_text("mine")
-    assert run_live_app(PROMPT, OPTIONS, output=output) == 2
+    assert run_live_app(PROMPT, OPTIONS, ModelChoice(), output=output) == 2
     assert "exists" in capsys.readouterr().err and output.read_text() == "mine"

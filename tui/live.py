@@ -120,20 +120,12 @@ class LiveApp(PlayerApp):
         self._show_run_file("● recording")
 
 
-def run_live_app(
-    prompt: str,
-    options: Any,
-    *,
-    model: str | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    output: Path | None = None,
-) -> int:
+def run_live_app(prompt: str, options: Any, choice: ModelChoice, output: Path | None = None) -> int:
     """Run `llada-tui live`; prints where each run's trace went. Returns the exit code."""
     if output is not None and output.exists():
         print(f"llada-tui: error: {output} exists; choose another -o FILE", file=sys.stderr)
         return 2
-    app = LiveApp(EngineCache(ModelChoice(model, device, dtype)), prompt, options, output)
+    app = LiveApp(EngineCache(choice), prompt, options, output)
     app.run()
     for source in app.runs:
         if source.trace_open:

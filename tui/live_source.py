@@ -26,6 +26,7 @@ class ModelChoice:
     name: str | None = None
     device: str | None = None
     dtype: str | None = None
+    compile: bool = False
 
     @property
     def label(self) -> str:
@@ -52,7 +53,7 @@ class EngineCache:
                     deliver(Status(f"{prompt_line}\n\nloading {self.choice.label}\n{bar} {done}/{total} {what}"))
 
                 choice = self.choice
-                self._engine = recording.load_engine(choice.name, choice.device, choice.dtype, progress=progress)
+                self._engine = recording.load_engine(choice.name, choice.device, choice.dtype, progress, choice.compile)
             return self._engine
 
 
