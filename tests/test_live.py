@@ -111,3 +111,14 @@ def test_run_live_app_refuses_to_overwrite(tmp_path: Path, capsys: pytest.Captur
     output.write_text("mine")
     assert run_live_app(PROMPT, OPTIONS, ModelChoice(), output=output) == 2
     assert "exists" in capsys.readouterr().err and output.read_text() == "mine"
+
+
+async def test_help_lists_the_live_keys_too(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    app = make_app(tiny_checkpoint, tmp_path / "run.trace")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app.recording.ended)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = app.export_screenshot().replace("&#160;", " ")
+        assert "New prompt" in text and "Re-run, new seed" in text and "Cancel run" in text
+        assert "Step back" in text and "llada-tui live · keys" in text

@@ -302,8 +302,10 @@ class PlayerApp(App[None]):
         self._show_all()
 
     def action_help(self) -> None:
-        bindings = [*self.BINDINGS, *TokenGrid.BINDINGS]
-        self.push_screen(HelpScreen(bindings, self.get_key_display))
+        # Subclasses (live mode) add keys of their own: list the whole class hierarchy's.
+        mro = [cls for cls in reversed(type(self).__mro__) if issubclass(cls, PlayerApp)]
+        own = [binding for cls in mro for binding in vars(cls).get("BINDINGS", [])]
+        self.push_screen(HelpScreen(self.TITLE, [*own, *TokenGrid.BINDINGS], self.get_key_display))
 
     # ------------------------------------------------------------------ find
 

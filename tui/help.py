@@ -35,14 +35,15 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="help-close"),
     ]
 
-    def __init__(self, bindings: list[Binding], key_display) -> None:
+    def __init__(self, title: str, bindings: list[Binding], key_display) -> None:
         super().__init__()
+        self._title = title
         self._listed = bindings
         self._key_display = key_display
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
-            body.border_title = "llada-tui play · keys"
+            body.border_title = f"{self._title} · keys"
             body.border_subtitle = "Esc, ? or q to close"
             yield Static(help_table(self._listed, self._key_display))
             yield Static(
