@@ -4,14 +4,19 @@ A row is the chat prompt, then the reply, <|eot_id|> and <|endoftext|> padding u
 as in LLaDA's SFT: the model learns where the reply ends by filling in the padding. Prompt and
 reply are encoded separately, exactly as the sampler sees them (prompt ids, then generated ids).
 
-Examples are drawn in chunks, each from its own seeded Random, by a pool of worker processes:
-the same seed gives the same rows whatever the number of workers.
+Examples are drawn in chunks, each from its own seeded Random (seed, chunk index), by a pool of
+worker processes that stays ahead of the training loop: every row is fresh (a fixed set of a few
+million rows gets memorised instead of learnt), and the same seed gives the same rows whatever
+the number of workers.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -24,7 +29,7 @@ from training.tokenizer import chat_prompt
 PROMPT_LEN = 80  # longer prompts (only some random "anything else" ones) are skipped
 RESPONSE_LEN = 64  # the default gen_length: the longest reply, its EOT and one EOS fit
 SEQ_LEN = PROMPT_LEN + RESPONSE_LEN
-CHUNK = 20_000
+CHUNK = 16_384  # rows per chunk: 32 batches of 512
 
 
 @dataclass
@@ -61,24 +66,29 @@ def encode_examples(
 def _chunk(args: tuple[str, int, int, int, int, int]) -> EncodedSet:
     tokenizer_json, seed, index, size, eot_id, eos_id = args
     rng = random.Random(seed * 1_000_003 + index)
-    examples = [demo_tasks.make_example(rng, "train") for _ in range(size)]
-    return encode_examples(Tokenizer.from_str(tokenizer_json), examples, eot_id=eot_id, eos_id=eos_id)
+    examples = [demo_tasks.make_example(rng, "train") for _ in range(size + size // 50)]  # a few get skipped
+    encoded = encode_examples(Tokenizer.from_str(tokenizer_json), examples, eot_id=eot_id, eos_id=eos_id)
+    if len(encoded.ids) < size:
+        raise RuntimeError(f"chunk {index}: only {len(encoded.ids)} of {size} prompts fit PROMPT_LEN")
+    return EncodedSet(encoded.ids[:size], encoded.prompt_len[:size], encoded.task[:size])
 
 
-def build_training_set(tokenizer: Tokenizer, n: int, seed: int, workers: int | None = None) -> EncodedSet:
-    """About n rows (minus the few over-long prompts) drawn from the training split."""
+def stream_chunks(tokenizer: Tokenizer, seed: int, first: int = 0, workers: int | None = None) -> Iterator[EncodedSet]:
+    """Chunks first, first + 1, ... of the training split, CHUNK rows each, endlessly."""
     eot_id, eos_id = tokenizer.token_to_id("<|eot_id|>"), tokenizer.token_to_id("<|endoftext|>")
-    sizes = [min(CHUNK, n - start) for start in range(0, n, CHUNK)]
-    jobs = [(tokenizer.to_str(), seed, i, size, eot_id, eos_id) for i, size in enumerate(sizes)]
+    tokenizer_json = tokenizer.to_str()
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are the parallelism
-    workers = workers or os.cpu_count() or 1
-    if workers == 1:
-        parts = [_chunk(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_chunk, jobs))
-    return EncodedSet(
-        np.concatenate([p.ids for p in parts]),
-        np.concatenate([p.prompt_len for p in parts]),
-        np.concatenate([p.task for p in parts]),
-    )
+    workers = workers or max(1, (os.cpu_count() or 2) - 2)
+    # forkserver: the parent may already hold CUDA, which must not be forked.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        pending = deque(
+            pool.submit(_chunk, (tokenizer_json, seed, first + i, CHUNK, eot_id, eos_id)) for i in range(2 * workers)
+        )
+        index = first + len(pending)
+        while True:
+            yield pending.popleft().result()
+            pending.append(pool.submit(_chunk, (tokenizer_json, seed, index, CHUNK, eot_id, eos_id)))
+            index += 1
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -10,7 +10,8 @@ by 1/t. Half of the rows are masked like a block of semi-autoregressive sampling
 reply before a block boundary intact, the block masked with probability t, everything after it
 masked (weight 1), so that sampling with blocks of 16 or 32 sees what training saw.
 
-The data is generated once from the seed and kept on the GPU; bf16 autocast, torch.compile.
+Every row is fresh: CPU worker processes draw chunks of examples from the seed ahead of the
+loop, each chunk goes to the GPU once; bf16 autocast, torch.compile, a large batch.
 When --steps is not given, the number of steps that fits --time-budget is fixed after a short
 timing and printed; `--steps N` with the same seed repeats a run step for step.
 Resume files hold the float32 weights and the step; AdamW's moments are not kept (they would
@@ -33,7 +34,7 @@ from tokenizers import Tokenizer
 
 from llada_tui.core.llada import LLaDAConfig, LLaDAModel, init_weights
 from llada_tui.core.loading import load_tokenizer
-from training.dataset import RESPONSE_LEN, build_training_set
+from training.dataset import CHUNK, RESPONSE_LEN, SEQ_LEN, stream_chunks
 from training.evaluate import DEMO_DIR, Settings, evaluate, format_report
 
 RESUME_SHARD_BYTES = 15 * 2**20  # files coming back from the device are at most 16 MiB each
@@ -42,7 +43,6 @@ RESUME_SHARD_BYTES = 15 * 2**20  # files coming back from the device are at most
 @dataclass
 class TrainConfig:
     seed: int = 0
-    examples: int = 1_500_000
     batch_size: int = 512
     lr: float = 1.5e-3
     min_lr: float = 1e-4
@@ -60,6 +60,7 @@ class TrainConfig:
     n_layers: int = 8
     n_heads: int = 8
     mlp_hidden_size: int = 768
+    rope_theta: float = 10_000.0  # LLaDA-8B's 500000 blurs positions a few tokens apart at head size 32
 
     def model_config(self, tokenizer: Tokenizer) -> LLaDAConfig:
         eos_id = tokenizer.token_to_id("<|endoftext|>")
@@ -70,13 +71,14 @@ class TrainConfig:
             mlp_hidden_size=self.mlp_hidden_size,
             vocab_size=tokenizer.get_vocab_size(),
             max_sequence_length=512,
+            rope_theta=self.rope_theta,
             mask_token_id=tokenizer.token_to_id("<|mdm_mask|>"),
             eos_token_id=eos_id,
             pad_token_id=eos_id,
         )
 
 
-TINY = {"examples": 4000, "batch_size": 16, "steps": 30, "warmup": 5, "eval_every": 20, "eval_n": 4, "d_model": 64,
+TINY = {"batch_size": 16, "steps": 30, "warmup": 5, "eval_every": 20, "eval_n": 4, "d_model": 64,
         "n_layers": 2, "n_heads": 4, "mlp_hidden_size": 128}  # fmt: skip
 
 
@@ -162,11 +164,6 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
 
     tokenizer = Tokenizer.from_file(str(DEMO_DIR / "tokenizer.json"))
     demo_tokenizer = load_tokenizer(DEMO_DIR)
-    data = build_training_set(tokenizer, config.examples, config.seed)
-    ids = torch.from_numpy(data.ids).long().to(device)
-    prompt_len = torch.from_numpy(data.prompt_len).long().to(device)
-    log(f"data: {len(ids):,} rows of {ids.shape[1]} tokens, on {device}")
-
     model_config = config.model_config(tokenizer)
     model = LLaDAModel(model_config).to(device)
     init_weights(model)
@@ -176,23 +173,34 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
         first_step = resumed_at = state["step"]
         max_steps = config.steps or state["max_steps"]
         log(f"resumed at step {first_step} from {resume} (fresh AdamW moments)")
+    steps_per_chunk = CHUNK // config.batch_size
+    chunks = stream_chunks(tokenizer, config.seed, first=first_step // steps_per_chunk)
     log(f"model: {model_config.summary()}")
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), fused=device.startswith("cuda"))
-    model.rotary(ids.shape[1], ids.device)  # cached before compiling, so the graph never sees it change
+    model.rotary(SEQ_LEN, torch.device(device))  # cached before compiling, so the graph never sees it change
     forward = torch.compile(model)
     generator = torch.Generator(device=device).manual_seed(config.seed + first_step)
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
     mask_id = model_config.mask_token_id
 
+    chunk_ids = chunk_prompt_len = order = None
+
     def train_step(step: int, limit: int) -> torch.Tensor:
-        rows = torch.randint(len(ids), (config.batch_size,), device=device, generator=generator)
-        noisy, weight, reply = mask_batch(ids[rows], prompt_len[rows], config, mask_id, generator)
+        nonlocal chunk_ids, chunk_prompt_len, order
+        if chunk_ids is None or step % steps_per_chunk == 0:
+            chunk = next(chunks)
+            chunk_ids = torch.from_numpy(chunk.ids).to(device).long()
+            chunk_prompt_len = torch.from_numpy(chunk.prompt_len).to(device).long()
+            order = torch.randperm(len(chunk_ids), device=device, generator=generator)
+        rows = order[(step % steps_per_chunk) * config.batch_size :][: config.batch_size]
+        ids = chunk_ids[rows]
+        noisy, weight, reply = mask_batch(ids, chunk_prompt_len[rows], config, mask_id, generator)
         with autocast:
             logits = forward(noisy)
-        loss_per_token = F.cross_entropy(logits.float().flatten(0, 1), ids[rows].flatten(), reduction="none")
+        loss_per_token = F.cross_entropy(logits.float().flatten(0, 1), ids.flatten(), reduction="none")
         loss = (loss_per_token * weight.flatten()).sum() / reply.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -204,7 +212,7 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
 
     step, timing_steps = first_step, 30
     window_start, window_step = time.perf_counter(), step
-    tokens_per_step = config.batch_size * ids.shape[1]
+    tokens_per_step = config.batch_size * SEQ_LEN
     train_started = time.perf_counter()
     while max_steps is None or step < max_steps:
         try:
@@ -268,8 +276,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a tiny model and a few steps (a smoke test)")
     parser.add_argument("--final-n", type=int, default=200, help="held-out prompts per task at the end")
     for field in fields(TrainConfig):
-        if field.name in ("steps", "time_budget_s", "examples", "batch_size", "lr", "seed"):
-            kind = int if field.name in ("steps", "examples", "batch_size", "seed") else float
+        if field.name in ("steps", "time_budget_s", "batch_size", "lr", "seed", "eval_every", "rope_theta"):
+            kind = int if field.name in ("steps", "batch_size", "seed", "eval_every") else float
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind)
     args = parser.parse_args()
     config = TrainConfig(**(TINY if args.tiny else {}))
