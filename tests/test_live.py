@@ -28,23 +28,32 @@ def make_app(checkpoint: Path, output: Path, options: SamplingOptions = OPTIONS)
     return LiveApp(EngineCache(ModelChoice(str(checkpoint))), PROMPT, options, output)
 
 
-async def test_live_run_to_the_end_matches_record(tmp_path: Path, tiny_checkpoint: Path) -> None:
+LILY = (
+    "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
+    "How many kilometers can she run in 8 hours?"
+)
+
+
+async def test_live_with_the_demo_model_matches_record(tmp_path: Path) -> None:
+    """The main job: no --model, the embedded demo model on the CPU, run to the end."""
     from llada_tui.core.cli import main
 
     output = tmp_path / "live.trace"
-    app = make_app(tiny_checkpoint, output)
+    app = LiveApp(EngineCache(ModelChoice(device="cpu")), LILY, SamplingOptions(), output)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: app.recording.ended)
         await pilot.pause()
-        assert app.recording.length == 16
-        assert app.position == 16  # followed the live edge
+        steps = app.recording.header.params["steps"]
+        assert app.recording.length == steps and app.position == steps  # followed the live edge
         assert app.grid.display and str(output) in str(app.query_one("#run-file").render())
+        grid_text = "".join(app.grid.render_line(y).text for y in range(app.grid.size.height))
+        assert "The answer is 72." in grid_text  # the grid shows the finished answer
     live = load_trace(output)
     assert live.complete and app.runs[0].outcome == f"trace: {output}"
+    assert live.end.final_text.endswith("The answer is 72.")
 
     recorded = tmp_path / "record.trace"
-    flags = ["--steps", "16", "--gen-length", "32", "--block-length", "8", "--topk", "3"]
-    assert main(["record", PROMPT, "--model", str(tiny_checkpoint), "-o", str(recorded), *flags]) == 0
+    assert main(["record", LILY, "--device", "cpu", "-o", str(recorded)]) == 0
     reference = load_trace(recorded)
     assert live.header.prompt_ids == reference.header.prompt_ids
     assert live.header.params == reference.header.params
