@@ -34,6 +34,18 @@ DTYPES = {
 Progress = Callable[[int, int, str], None]
 
 
+# LLaDA-8B-Instruct's chat template (Llama-3 style), for code that writes checkpoints in the
+# official layout (the tests' tiny checkpoint, the demo model's training).
+CHAT_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' "
+    "+ message['content'] | trim + '<|eot_id|>' %}"
+    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+    "{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+
 class ModelLoadError(Exception):
     """A model or tokenizer that cannot be loaded; the message is one line meant for the user."""
 

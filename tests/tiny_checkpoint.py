@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from llada_tui.core.llada import LLaDAConfig, LLaDAModel
+from llada_tui.core.loading import CHAT_TEMPLATE
 
 SPECIAL_TOKENS = [
     "<|startoftext|>",
@@ -28,15 +29,6 @@ SPECIAL_TOKENS = [
     "<|eot_id|>",
     "<|mdm_mask|>",
 ]
-# Llama-3 style, as LLaDA-8B-Instruct's tokenizer_config.json.
-CHAT_TEMPLATE = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' "
-    "+ message['content'] | trim + '<|eot_id|>' %}"
-    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-    "{{ content }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
 SENTINEL = "REMOTE_CODE_EXECUTED"
 REMOTE_CODE = f"""# Written by the llada-tui tests: llada-tui must never import checkpoint code.
 import pathlib

@@ -21,6 +21,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 from llada_tui.core import demo_tasks
+from llada_tui.core.loading import CHAT_TEMPLATE
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "core" / "demo"
 SPECIAL_TOKENS = (
@@ -34,15 +35,6 @@ SPECIAL_TOKENS = (
 MAX_NUMBER = 400  # every number in a rate problem or its reasoning is at most 380
 MIN_COUNT = 40  # a piece seen this often in the sample corpus becomes a token
 CORPUS_SIZE = 100_000
-# LLaDA-8B-Instruct's template (Llama-3 style).
-CHAT_TEMPLATE = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' "
-    "+ message['content'] | trim + '<|eot_id|>' %}"
-    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-    "{{ content }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
 
 
 def chat_prompt(message: str) -> str:
