@@ -536,3 +536,32 @@ async def test_follow_mode_exits_with_one_line_when_garbage_arrives(tmp_path: Pa
             if not app.is_running:
                 break
     assert app.return_code == 2
+
+
+async def test_follow_mode_says_when_the_writer_has_gone_quiet(tmp_path: Path) -> None:
+    path = tmp_path / "abandoned.trace"
+    vocabulary = Vocabulary()
+    header = header_for(vocabulary, len(ARITHMETIC), STEPS, 8)
+    writer = TraceWriter(path, header, vocabulary.text_of)
+    for step in list(llada_steps(ARITHMETIC, vocabulary, STEPS, 8))[:3]:
+        writer.write_step(step)  # ...and then the writer dies without an end record
+    app = PlayerApp(FollowSource.open(path, interval=0.01, quiet_after=0.3))
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(300):
+            await pilot.pause(0.01)
+            if app.recording.length == 3:
+                break
+        assert "no new step" not in screen_text(app)
+        for _ in range(300):
+            await pilot.pause(0.01)
+            if "no new step for" in screen_text(app):
+                break
+        assert "● LIVE" in screen_text(app) and "no new step for" in screen_text(app)
+        writer.write_step(list(llada_steps(ARITHMETIC, vocabulary, STEPS, 8))[3])  # it was only slow
+        for _ in range(300):
+            await pilot.pause(0.01)
+            if app.recording.length == 4:
+                break
+        await pilot.pause(0.05)
+        assert app.recording.length == 4 and "no new step" not in screen_text(app)
+    writer.close()

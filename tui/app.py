@@ -30,6 +30,7 @@ from llada_tui.tui.sources import (
     FileSource,
     FollowSource,
     HeaderArrived,
+    Quiet,
     RunEnded,
     Source,
     SourceFailed,
@@ -91,6 +92,7 @@ class PlayerApp(App[None]):
         self._matches: list[Match] = []
         self._match_query = ""
         self._match_index = -1
+        self._quiet_s: float | None = None  # following: seconds since the file last grew
 
     # ------------------------------------------------------------------ screen
 
@@ -133,6 +135,7 @@ class PlayerApp(App[None]):
         self.recording = Recording()
         self._stop = threading.Event()
         self._matches, self._match_query, self._match_index = [], "", -1
+        self._quiet_s = None
         old_grid = self.grid
         grid = TokenGrid(self.recording, id="grid")
         grid.monochrome = self.no_color
@@ -181,7 +184,12 @@ class PlayerApp(App[None]):
         self._show_legend()
         self._show_all()
 
+    def on_quiet(self, message: Quiet) -> None:
+        self._quiet_s = message.seconds
+        self._show_header()
+
     def on_steps_arrived(self, message: StepsArrived) -> None:
+        self._quiet_s = None
         at_edge = self.position == self.recording.length
         first = self.recording.length
         self.recording.add(message.steps)
@@ -231,6 +239,7 @@ class PlayerApp(App[None]):
             speed=SPEEDS[self.speed_index],
             following=self.source.follows,
             at_edge=self.position == self.recording.length,
+            quiet_s=self._quiet_s,
         )
         self.query_one(RunHeader).show(self.recording, state)
 

@@ -5,6 +5,7 @@ A source runs in a worker thread and delivers a run's records to the app as smal
     Status("loading model…")   optional, any time before the header: shown in place of the grid
     HeaderArrived(header)      exactly once, before any steps
     StepsArrived([step, ...])  in order, as they land (batches of any size)
+    Quiet(seconds)             following only: no new record for this long (repeated while it lasts)
     RunEnded(end, problem)     at most once, last: the end record (None if there is none) and
                                one line on why the run has no clean end, if it has none
     SourceFailed(message)      instead of the above when nothing can be played: the app exits
@@ -18,6 +19,7 @@ source they are fed by.
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +47,12 @@ class StepsArrived(Message):
         self.steps = steps
 
 
+class Quiet(Message):
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+
 class RunEnded(Message):
     def __init__(self, end: End | None, problem: str | None) -> None:
         super().__init__()
@@ -59,6 +67,7 @@ class SourceFailed(Message):
 
 
 Deliver = Callable[[Message], object]
+QUIET_AFTER_SECONDS = 10.0
 
 
 class Source(ABC):
@@ -92,13 +101,20 @@ class FollowSource(Source):
 
     follows = True
 
-    def __init__(self, reader: TraceReader, interval: float = 0.1, first: list[Step | End | Header] | None = None):
+    def __init__(
+        self,
+        reader: TraceReader,
+        interval: float = 0.1,
+        first: list[Step | End | Header] | None = None,
+        quiet_after: float = QUIET_AFTER_SECONDS,
+    ):
         self.reader = reader
         self.interval = interval
+        self.quiet_after = quiet_after  # a writer silent this long may have died: say so
         self._first = first or []  # records already polled by open()
 
     @classmethod
-    def open(cls, path: str | Path, interval: float = 0.1) -> FollowSource:
+    def open(cls, path: str | Path, interval: float = 0.1, quiet_after: float = QUIET_AFTER_SECONDS) -> FollowSource:
         """Open a trace to follow; raises TraceError if the file is missing or what is there is no trace.
 
         An empty file is fine: its writer may not have written the header yet.
@@ -109,15 +125,22 @@ class FollowSource(Source):
         except TraceError:
             reader.close()
             raise
-        return cls(reader, interval, records)
+        return cls(reader, interval, records, quiet_after)
 
     def run(self, deliver: Deliver, stop: threading.Event) -> None:
         reader = self.reader
         records = self._first
         if reader.header is None:
             deliver(Status(f"waiting for {reader.path.name} to get a header…"))
+        last_record = last_quiet = time.monotonic()
         try:
             while True:
+                now = time.monotonic()
+                if records:
+                    last_record = now
+                elif reader.header is not None and now - last_record >= self.quiet_after and now - last_quiet >= 1:
+                    deliver(Quiet(now - last_record))
+                    last_quiet = now
                 steps = [r for r in records if isinstance(r, Step)]
                 for record in records:
                     if isinstance(record, Header):

@@ -25,6 +25,7 @@ class PlayState:
     speed: float  # steps per second
     following: bool  # a source that may still deliver steps
     at_edge: bool
+    quiet_s: float | None = None  # following: no new step for this long
 
 
 def describe_run(recording: Recording) -> str:
@@ -76,6 +77,8 @@ class RunHeader(Static):
         position.append(f"  block {recording.block_at(state.t) + 1}/{n_blocks}")
         if state.following and not recording.ended:
             position.append("  ● LIVE" if state.at_edge else "  ○ live: End to catch up", LIVE)
+            if state.quiet_s is not None:
+                position.append(f"  no new step for {state.quiet_s:.0f} s", WARNING)
         elif state.following:
             position.append("  ■ ended", WARNING)
 
