@@ -169,7 +169,7 @@ def run_record(args: argparse.Namespace) -> int:
         params = recording.resolve_params(engine, options)
         try:
             header = recording.make_header(engine, args.prompt, params)
-        except ValueError as error:
+        except (ValueError, ModelLoadError) as error:  # bad options; a tokenizer with no chat template
             raise UsageError(str(error)) from None
         sampling = progress.add_task("sampling", total=params["steps"])
         try:

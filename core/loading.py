@@ -240,10 +240,6 @@ class LLaDATokenizer:
         added = self._tokenizer.get_added_tokens_decoder()
         return sorted({i for i, token in added.items() if token.special} | {self.mask_id, self.eos_id})
 
-    @property
-    def has_chat_template(self) -> bool:
-        return self._chat_template is not None
-
     def encode(self, text: str) -> list[int]:
         """Token ids of text; special tokens written in the text are recognised, none are added."""
         return self._tokenizer.encode(text, add_special_tokens=False).ids

@@ -12,7 +12,7 @@ import bisect
 import sys
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -605,11 +605,6 @@ class TraceIndex:
 
     def ids_at(self, t: int) -> list[int]:
         return [self.token_at(pos, t) for pos in range(self.header.gen_length)]
-
-    def iter_cells(self, t: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int, float]]:
-        stop = self.header.gen_length if stop is None else stop
-        for pos in range(start, stop):
-            yield self.cell_at(pos, t)
 
 
 def read_index(path: str | Path) -> tuple[Trace, TraceIndex]:

@@ -183,3 +183,21 @@ def test_console_script_runs() -> None:
         [sys.executable, "-m", "llada_tui.core.cli", "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and "record" in result.stdout and "play" in result.stdout
+
+
+def test_a_tokenizer_without_chat_template(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from tiny_checkpoint import write_tiny_checkpoint
+
+    checkpoint = write_tiny_checkpoint(tmp_path / "base-model")
+    config_file = checkpoint / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    del config["chat_template"]
+    config_file.write_text(json.dumps(config))
+    (checkpoint / "chat_template.jinja").unlink(missing_ok=True)
+    output = tmp_path / "run.trace"
+    assert record(checkpoint, output) == 2
+    err = capsys.readouterr().err
+    assert "no chat template; use --no-chat-template" in err and err.count("\n") == 1
+    assert not output.exists()
+    assert record(checkpoint, output, "--no-chat-template") == 0
+    assert load_trace(output).header.params["chat_template"] is False

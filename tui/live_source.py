@@ -138,7 +138,7 @@ class LiveSource(Source):
         try:
             params = recording.resolve_params(engine, self.options)
             header = recording.make_header(engine, self.prompt, params)
-        except ValueError as error:
+        except (ValueError, ModelLoadError) as error:  # bad options; a tokenizer with no chat template
             self.failed = True
             self.outcome = f"bad options: {error}"
             deliver(Status(f"{prompt_line}\n\n{self.outcome}\n\nq quits; e edits the prompt."))
