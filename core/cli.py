@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"llada-tui: error: {error}", file=sys.stderr)
         return 2
-    except (RunError, TraceError) as error:
+    except (RunError, TraceError, OSError) as error:  # OSError: a file that cannot be written, a full disk
         print(f"llada-tui: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

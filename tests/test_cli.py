@@ -201,3 +201,17 @@ def test_a_tokenizer_without_chat_template(tmp_path: Path, capsys) -> None:  # n
     assert not output.exists()
     assert record(checkpoint, output, "--no-chat-template") == 0
     assert load_trace(output).header.params["chat_template"] is False
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert record(tiny_checkpoint, blocker / "run.trace") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("llada-tui: error:") and err.count("\n") == 1
+    trace = tmp_path / "run.trace"
+    assert record(tiny_checkpoint, trace) == 0
+    capsys.readouterr()
+    assert main(["export", str(trace), "-o", str(blocker / "out.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("llada-tui: error:") and err.count("\n") == 1
