@@ -1,7 +1,7 @@
 """Train the embedded demo model: masked-diffusion SFT of a small LLaDA on demo_tasks data.
 
     python -m training.train --out OUT                      # a GPU, about 7 minutes of training
-    python -m training.train --out OUT --resume OUT         # continue from OUT's resume files
+    python -m training.train --out OUT2 --resume OUT        # another cycle from OUT's resume files
     python -m training.train --out /tmp/t --tiny --device cpu   # a smoke test
 
 As LLaDA's SFT: the prompt stays intact; each reply token (EOT and EOS padding included) is
@@ -14,8 +14,10 @@ Every row is fresh: CPU worker processes draw chunks of examples from the seed a
 loop, each chunk goes to the GPU once; bf16 autocast, torch.compile, a large batch.
 When --steps is not given, the number of steps that fits --time-budget is fixed after a short
 timing and printed; `--steps N` with the same seed repeats a run step for step.
-Resume files hold the float32 weights and the step; AdamW's moments are not kept (they would
-not fit the device's 16 MiB-per-file limit): a resumed run warms its learning rate up again.
+Resume files hold the float32 weights and the step. A resumed run is a new cycle (warm restart):
+N more steps (--steps, or what fits the budget) with their own warmup and cosine, and data chunks
+that carry on where the previous cycle stopped. AdamW's moments are not kept (they would not fit
+the device's 16 MiB-per-file limit), which the fresh warmup covers.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class TrainConfig:
     warmup: int = 300
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    steps: int | None = None  # None: as many as fit time_budget_s
+    steps: int | None = None  # steps in this run (cycle); None: as many as fit time_budget_s
     time_budget_s: float = 370.0
     block_fraction: float = 0.5  # rows masked like semi-autoregressive sampling
     mask_eps: float = 1e-3
@@ -60,7 +62,7 @@ class TrainConfig:
     n_layers: int = 8
     n_heads: int = 8
     mlp_hidden_size: int = 768
-    rope_theta: float = 10_000.0  # LLaDA-8B's 500000 blurs positions a few tokens apart at head size 32
+    rope_theta: float = 500_000.0  # LLaDA-8B's; r2's 10000 learnt arithmetic and spelling far more slowly
 
     def model_config(self, tokenizer: Tokenizer) -> LLaDAConfig:
         eos_id = tokenizer.token_to_id("<|endoftext|>")
@@ -82,11 +84,10 @@ TINY = {"batch_size": 16, "steps": 30, "warmup": 5, "eval_every": 20, "eval_n": 
         "n_layers": 2, "n_heads": 4, "mlp_hidden_size": 128}  # fmt: skip
 
 
-def learning_rate(config: TrainConfig, step: int, max_steps: int, resumed_at: int | None) -> float:
-    """Linear warmup, cosine decay to min_lr; a resumed run warms up again from its first step."""
-    warm_from = resumed_at or 0
-    warm = min(1.0, (step - warm_from + 1) / config.warmup)
-    progress = min(1.0, step / max(1, max_steps))
+def learning_rate(config: TrainConfig, step: int, first_step: int, max_steps: int) -> float:
+    """Linear warmup, cosine decay to min_lr, over this cycle's steps first_step .. max_steps."""
+    warm = min(1.0, (step - first_step + 1) / config.warmup)
+    progress = min(1.0, (step - first_step) / max(1, max_steps - first_step))
     cosine = config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
     return cosine * warm
 
@@ -167,12 +168,11 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
     model_config = config.model_config(tokenizer)
     model = LLaDAModel(model_config).to(device)
     init_weights(model)
-    first_step, resumed_at, max_steps = 0, None, config.steps
+    first_step = 0
     if resume is not None:
-        state = load_resume(model, resume)
-        first_step = resumed_at = state["step"]
-        max_steps = config.steps or state["max_steps"]
-        log(f"resumed at step {first_step} from {resume} (fresh AdamW moments)")
+        first_step = load_resume(model, resume)["step"]
+        log(f"resumed at step {first_step} from {resume}: a new cycle (fresh AdamW moments)")
+    max_steps = first_step + config.steps if config.steps else None
     steps_per_chunk = CHUNK // config.batch_size
     chunks = stream_chunks(tokenizer, config.seed, first=first_step // steps_per_chunk)
     log(f"model: {model_config.summary()}")
@@ -206,7 +206,7 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, step, limit, resumed_at)
+            group["lr"] = learning_rate(config, step, first_step, limit)
         optimizer.step()
         return loss.detach()
 
@@ -232,7 +232,8 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
             per_step = (time.perf_counter() - timing_started) / timing_steps
             remaining = config.time_budget_s - (time.perf_counter() - train_started)
             max_steps = step + int(remaining / per_step)
-            log(f"{per_step * 1000:.1f} ms per step: training {max_steps} steps (repeat with --steps {max_steps})")
+            steps = max_steps - first_step
+            log(f"{per_step * 1000:.1f} ms per step: training {steps} steps (repeat with --steps {steps})")
         if step % 100 == 0 or step == max_steps:
             elapsed = time.perf_counter() - window_start
             rate = (step - window_step) * tokens_per_step / elapsed
