@@ -173,7 +173,7 @@ class Block(nn.Module):
         self.up_proj = nn.Linear(d, h, bias=False)
         self.ff_out = nn.Linear(h, d, bias=False)
 
-    def attention(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    def attention(self, x: Tensor, cos: Tensor, sin: Tensor, key_mask: Tensor | None) -> Tensor:
         B, L, d = x.shape
         q = self.q_proj(x).view(B, L, self.n_heads, self.head_dim).transpose(1, 2)  # [B, H, L, D]
         k = self.k_proj(x).view(B, L, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B, Hkv, L, D]
@@ -183,11 +183,12 @@ class Block(nn.Module):
         if self.n_kv_heads != self.n_heads:
             k = k.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
             v = v.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=False)  # bidirectional, no mask
+        mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, L]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=False)  # bidirectional
         return self.attn_out(y.transpose(1, 2).reshape(B, L, d))
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        x = x + self.attention(self.attn_norm(x), cos, sin)
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        x = x + self.attention(self.attn_norm(x), cos, sin, key_mask)
         h = self.ff_norm(x)
         return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
 
@@ -229,16 +230,18 @@ class LLaDAModel(nn.Module):
         cos, sin = cached
         return cos[:length], sin[:length]
 
-    def forward(self, input_ids: Tensor, logits_start: int = 0) -> Tensor:
+    def forward(self, input_ids: Tensor, logits_start: int = 0, key_mask: Tensor | None = None) -> Tensor:
         """Logits [B, L - logits_start, embedding_size] for input_ids [B, L], in the model's dtype.
 
-        The output head runs only for positions >= logits_start.
+        The output head runs only for positions >= logits_start. key_mask [B, L] (bool), for training
+        rows of different lengths in one batch: attention sees only the keys where it is True, so each
+        row is computed as if it ended at its last True position (sampling never passes one).
         """
         t = self.transformer
         cos, sin = self.rotary(input_ids.shape[1], input_ids.device)
         x = t.wte(input_ids)  # [B, L, d]
         for block in t.blocks:
-            x = block(x, cos, sin)
+            x = block(x, cos, sin, key_mask)
         x = t.ln_f(x[:, logits_start:])
         head = t.wte.weight if self.config.weight_tying else t.ff_out.weight
         return F.linear(x, head)

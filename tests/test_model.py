@@ -157,6 +157,17 @@ def test_rows_of_a_batch_do_not_interact(tiny_model):
     torch.testing.assert_close(batched[1:2], single, rtol=1e-5, atol=1e-5)
 
 
+def test_key_mask_computes_each_row_as_if_it_ended_there(tiny_model):
+    ids = torch.randint(0, 300, (2, 16), generator=torch.Generator().manual_seed(6))
+    lengths = (10, 16)
+    key_mask = torch.arange(16)[None, :] < torch.tensor(lengths)[:, None]
+    with torch.no_grad():
+        padded = tiny_model(ids, key_mask=key_mask)
+        for row, length in enumerate(lengths):
+            alone = tiny_model(ids[row : row + 1, :length])
+            torch.testing.assert_close(padded[row : row + 1, :length], alone, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("weight_tying", [False, True])
 def test_state_dict_keys_are_the_official_names(weight_tying):
     model = LLaDAModel(small_config(weight_tying=weight_tying, n_kv_heads=2))

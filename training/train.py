@@ -54,6 +54,7 @@ class TrainConfig:
     steps: int | None = None  # steps in this run (cycle); None: as many as fit time_budget_s
     time_budget_s: float = 370.0
     block_fraction: float = 0.5  # rows masked like semi-autoregressive sampling
+    longer_fraction: float = 0.2  # rows with a gen_length above the default (up to what fits)
     mask_eps: float = 1e-3
     eval_every: int = 4000
     eval_n: int = 40
@@ -94,25 +95,35 @@ def learning_rate(config: TrainConfig, step: int, first_step: int, max_steps: in
 
 def mask_batch(
     ids: torch.Tensor, prompt_len: torch.Tensor, config: TrainConfig, mask_id: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The noisy input, the per-token loss weights (0 where not masked) and the reply mask."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The noisy input, the per-token loss weights (0 where not masked), the reply mask and the key mask.
+
+    Each row is as long as a sampling run sees it: the prompt and gen_length positions, where
+    gen_length is RESPONSE_LEN (the default) for most rows and a longer multiple of 16 for some.
+    Attention ignores the rest of the row (the key mask), so the model never learns from padding
+    a sampler does not have; without it the model only worked at the padded length (run r3).
+    """
     B, L = ids.shape
     device = ids.device
     rand = lambda *shape: torch.rand(*shape, device=device, generator=generator)  # noqa: E731
     pos = torch.arange(L, device=device)
     offset = pos[None, :] - prompt_len[:, None]  # [B, L] position within the reply
-    reply = offset >= 0
+    room = (L - prompt_len[:, None] - RESPONSE_LEN) // 16  # [B, 1] longer gen_lengths that fit
+    longer = torch.where(rand(B, 1) < config.longer_fraction, (rand(B, 1) * (room + 1)).floor().long(), 0)
+    gen_length = RESPONSE_LEN + 16 * longer  # [B, 1]
+    keys = offset < gen_length
+    reply = (offset >= 0) & keys
     t = config.mask_eps + (1 - config.mask_eps) * rand(B, 1)  # [B, 1]
     # Block-shaped rows: a block of 16 or 32 starting at a multiple of its size.
     block = torch.where(rand(B, 1) < 0.5, 16, 32)
-    start = block * (rand(B, 1) * (RESPONSE_LEN // block)).floor().long()
+    start = block * (rand(B, 1) * (gen_length // block)).floor().long()
     blockwise = torch.where(offset < start, 0.0, torch.where(offset < start + block, t, 1.0))
     p = torch.where(rand(B, 1) < config.block_fraction, blockwise, t.expand(B, L))
     p = torch.where(reply, p, 0.0)
     masked = rand(B, L) < p
     noisy = torch.where(masked, mask_id, ids)
     weight = torch.where(masked, 1.0 / p.clamp_min(config.mask_eps), 0.0)
-    return noisy, weight, reply
+    return noisy, weight, reply, keys
 
 
 def save_demo_model(model: LLaDAModel, folder: Path) -> None:
@@ -197,9 +208,9 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
             order = torch.randperm(len(chunk_ids), device=device, generator=generator)
         rows = order[(step % steps_per_chunk) * config.batch_size :][: config.batch_size]
         ids = chunk_ids[rows]
-        noisy, weight, reply = mask_batch(ids, chunk_prompt_len[rows], config, mask_id, generator)
+        noisy, weight, reply, keys = mask_batch(ids, chunk_prompt_len[rows], config, mask_id, generator)
         with autocast:
-            logits = forward(noisy)
+            logits = forward(noisy, key_mask=keys)
         loss_per_token = F.cross_entropy(logits.float().flatten(0, 1), ids.flatten(), reduction="none")
         loss = (loss_per_token * weight.flatten()).sum() / reply.sum()
         optimizer.zero_grad(set_to_none=True)
