@@ -63,7 +63,7 @@ class TrainConfig:
     n_layers: int = 8
     n_heads: int = 8
     mlp_hidden_size: int = 768
-    rope_theta: float = 500_000.0  # LLaDA-8B's; r2's 10000 learnt arithmetic and spelling far more slowly
+    rope_theta: float = 500_000.0  # LLaDA-8B's value (r4); r2 used 10000
 
     def model_config(self, tokenizer: Tokenizer) -> LLaDAConfig:
         eos_id = tokenizer.token_to_id("<|endoftext|>")
