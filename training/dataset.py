@@ -3,6 +3,7 @@
 A row is the chat prompt, then the reply, <|eot_id|> and <|endoftext|> padding up to SEQ_LEN,
 as in LLaDA's SFT: the model learns where the reply ends by filling in the padding. Prompt and
 reply are encoded separately, exactly as the sampler sees them (prompt ids, then generated ids).
+Training cuts each row to prompt + gen_length with a key mask (training/train.py, mask_batch).
 
 Examples are drawn in chunks, each from its own seeded Random (seed, chunk index), by a pool of
 worker processes that stays ahead of the training loop: every row is fresh (a fixed set of a few

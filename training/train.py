@@ -8,7 +8,9 @@ As LLaDA's SFT: the prompt stays intact; each reply token (EOT and EOS padding i
 masked with probability t ~ U(eps, 1); the loss is the cross-entropy on masked tokens weighted
 by 1/t. Half of the rows are masked like a block of semi-autoregressive sampling instead: the
 reply before a block boundary intact, the block masked with probability t, everything after it
-masked (weight 1), so that sampling with blocks of 16 or 32 sees what training saw.
+masked (weight 1), so that sampling with blocks of 16 or 32 sees what training saw. Each row
+ends where a sampling run's would (prompt + gen_length, see mask_batch): attention and loss
+ignore the padding after it.
 
 Every row is fresh: CPU worker processes draw chunks of examples from the seed ahead of the
 loop, each chunk goes to the GPU once; bf16 autocast, torch.compile, a large batch.
