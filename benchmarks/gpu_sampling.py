@@ -194,7 +194,7 @@ def profile(model, bench: Bench, setting: Setting, out: Path) -> None:
         print(f"  profiler failed: {str(error).splitlines()[0]}")
         return
     sort = "cuda_time_total" if bench.device.type == "cuda" else "cpu_time_total"
-    out.write_text(prof.key_averages().table(sort_by=sort, row_limit=40))
+    out.write_text(prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=100))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per fast case (median reported)")
     parser.add_argument("--no-before", action="store_true", help="skip the plain (unoptimised) path")
     parser.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
-    parser.add_argument("--profile", type=Path, help="write profiler tables of the plain and fast paths here")
+    parser.add_argument("--profile", type=Path, help="write profiler tables (plain, fast, compiled at gen 1024) here")
     args = parser.parse_args(argv)
 
     if args.tiny:
@@ -245,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             for recording in (False, True):
                 bench.case("fast-compiled", compiled, runs["short"], recording=recording)
             bench.case("fast-compiled", compiled, runs["long"], recording=True)
+            if args.profile:
+                profile(compiled, bench, runs["long"], args.profile / "profile_fast_compiled_long.txt")
 
     result = {
         "device": gpu_name,

@@ -8,7 +8,8 @@ forward of a few hundred tokens is bound by kernel launches rather than arithmet
     with their tables computed once per shape;
   - on CUDA the whole forward is captured as a CUDA graph on first use and replayed after
     (graphs=False, or a failed capture, runs it eagerly);
-  - compile=True also runs each layer through torch.compile (eager if compiling fails).
+  - compile=True also runs each layer through torch.compile (eager if compiling fails); a
+    layer's last residual add is left to the next layer, where it fuses with the first RMSNorm.
 
 The arithmetic is the official model's: the same dtypes and rounding points (RMSNorm and rotary
 in float32, cast back before the weight, SwiGLU in the model's dtype). Kernels that sum in
@@ -77,6 +78,7 @@ def rotary(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
 
 def layer_forward(
     x: Tensor,
+    previous_ff: Tensor,
     cos: Tensor,
     signed_sin: Tensor,
     attn_norm: Tensor,
@@ -88,8 +90,14 @@ def layer_forward(
     n_heads: int,
     n_kv_heads: int,
     eps: float,
-) -> Tensor:
-    """One LLaDA block on x [B, L, d] with fused weights (tensors as arguments, for torch.compile)."""
+) -> tuple[Tensor, Tensor]:
+    """One LLaDA block with fused weights (tensors as arguments, for torch.compile).
+
+    The block's input is x + previous_ff [B, L, d]; it returns (h, ff) whose sum is its output.
+    The previous block's last residual add happens here, where compiled code fuses it with this
+    block's first RMSNorm; the sums are the official model's, in the same order.
+    """
+    x = x + previous_ff
     B, L, d = x.shape
     head_dim = d // n_heads
     n_qk = n_heads + n_kv_heads
@@ -102,9 +110,9 @@ def layer_forward(
         k = k.repeat_interleave(n_heads // n_kv_heads, dim=1)
         v = v.repeat_interleave(n_heads // n_kv_heads, dim=1)
     y = F.scaled_dot_product_attention(q, k, v, is_causal=False)  # bidirectional, no mask
-    x = x + F.linear(y.transpose(1, 2).reshape(B, L, d), attn_out)
-    gate, up = F.linear(rms_norm(x, ff_norm, eps), gate_up).chunk(2, dim=-1)  # [B, L, h] each
-    return x + F.linear(F.silu(gate) * up, ff_out)
+    h = x + F.linear(y.transpose(1, 2).reshape(B, L, d), attn_out)
+    gate, up = F.linear(rms_norm(h, ff_norm, eps), gate_up).chunk(2, dim=-1)  # [B, L, h] each
+    return h, F.linear(F.silu(gate) * up, ff_out)
 
 
 class CapturedForward:
@@ -176,9 +184,12 @@ class FastLLaDA(nn.Module):
         config, t = self.config, self.model.transformer
         cos, signed_sin = self.rotary(input_ids.shape[1], input_ids.device)
         x = F.embedding(input_ids, t.wte.weight)  # [B, L, d]
+        ff = torch.zeros_like(x)  # adding it is exact, and the first block compiles like the others
         for layer in self.layers:
-            x = self._layer_forward(x, cos, signed_sin, *layer, config.n_heads, config.n_kv_heads, config.rms_norm_eps)
-        x = rms_norm(x[:, logits_start:], t.ln_f.weight, config.rms_norm_eps)
+            x, ff = self._layer_forward(
+                x, ff, cos, signed_sin, *layer, config.n_heads, config.n_kv_heads, config.rms_norm_eps
+            )
+        x = rms_norm(x[:, logits_start:] + ff[:, logits_start:], t.ln_f.weight, config.rms_norm_eps)
         return F.linear(x, t.wte.weight if config.weight_tying else t.ff_out.weight)
 
     def forward(self, input_ids: Tensor, logits_start: int = 0) -> Tensor:

@@ -18,13 +18,14 @@ On a GPU nothing in a step waits for the device: the copy is asynchronous and th
 step s once step s + 1 has been queued, so the GPU never idles while a record is written. Every
 step still reaches the recorder, in order, before `generate` returns.
 
-Only the rows that can matter are turned into predictions: the current block (and masked prompt
-positions), plus, when recording, the later blocks' candidates. The model's head covers the whole
-generated region either way, so a run computes the same logits with or without a recorder.
+Predictions are made only where a step can commit: the current block (and masked prompt
+positions); a recorder also gets the later blocks' top-k candidates. The model's head covers the
+whole generated region either way, so a run computes the same logits with or without a recorder.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from collections import deque
@@ -115,26 +116,27 @@ def generate(
             if logits_eos_inf:
                 logits[:, :, eos_id] = -torch.inf
             logits = logits[:, first - start : last - start]  # [B, N, V], positions first..last
-            noisy = add_gumbel_noise(logits, temperature, length, first)  # logits itself at temperature 0
-            x0 = noisy.argmax(dim=-1)  # [B, N]
-
             probs = F.softmax(logits, dim=-1) if recorder is not None else None  # before the quirk below
+            # Only positions first..block_end can be committed: the rest are recorded, not chosen from.
+            choosable = logits[:, : block_end - first]  # [B, n, V]
+            noisy = add_gumbel_noise(choosable, temperature, length, first)  # choosable itself at temperature 0
+            x0 = noisy.argmax(dim=-1)  # [B, n]
             if confidence_eos_eot_inf:
-                # The reference's quirk, kept: at temperature 0 `noisy` is `logits`, so both EOS and
-                # EOT lose their confidence; otherwise only EOT does.
-                noisy[:, :, eos_id] = logits[:, :, eot_id] = -torch.inf
-            probs_for_confidence = None if confidence_eos_eot_inf else probs
-            x0_p = x0_confidence(logits, x0, remasking, length, probs_for_confidence, offset=first)
+                # The reference's quirk, kept: at temperature 0 `noisy` is `choosable`, so both EOS
+                # and EOT lose their confidence; otherwise only EOT does.
+                noisy[:, :, eos_id] = choosable[:, :, eot_id] = -torch.inf
+            probs_for_confidence = None if confidence_eos_eot_inf or probs is None else probs[:, : block_end - first]
+            x0_p = x0_confidence(choosable, x0, remasking, length, probs_for_confidence, offset=first)
 
             # Over the whole sequence, as in the reference, so that topk breaks ties the same way.
             confidence = torch.full(x.shape, -torch.inf, dtype=x0_p.dtype, device=x.device)  # [B, L]
             region = slice(first, block_end)
-            confidence[:, region] = torch.where(masked[:, region], x0_p[:, : block_end - first], -torch.inf)
+            confidence[:, region] = torch.where(masked[:, region], x0_p, -torch.inf)
             transfer = torch.zeros_like(masked)
             for row in range(batch):  # one row at a time, as the reference does, so ties break alike
                 # (index_fill_, not `transfer[row, indices] = True`: that copies True to the GPU and waits)
                 transfer[row].index_fill_(0, torch.topk(confidence[row], k=count).indices, True)
-            x[:, region] = torch.where(transfer[:, region], x0[:, : block_end - first], x[:, region])
+            x[:, region] = torch.where(transfer[:, region], x0, x[:, region])
 
             if recorder is not None:  # here first == block_start: earlier blocks are done, not recorded
                 rows = slice(block_start, length)
@@ -292,15 +294,45 @@ def pack_step(changed: Tensor, masked: Tensor, x0: Tensor, probs: Tensor, topk: 
     """One step's record as one float64 tensor [R, 4 + 2k] on the device (exact for ids and probabilities).
 
     changed, masked: [R] bool, what this step committed and what was masked before it;
-    x0: [R] predictions; probs: [R, V] softmax of this step's (un-noised) logits.
+    probs: [R, V] softmax of this step's (un-noised) logits; x0: [n] predictions of the first n
+    rows, the ones a step can commit (the columns of id and confidence are 0 after them).
     """
     k = min(topk, probs.shape[-1])
-    columns = [changed, masked, x0, torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)]
+    chosen = torch.gather(probs[: len(x0)], -1, x0.unsqueeze(-1)).squeeze(-1)
+    padding = (0, len(changed) - len(x0))
+    columns = [changed, masked, F.pad(x0, padding), F.pad(chosen, padding)]
     packed = torch.stack([c.to(torch.float64) for c in columns], dim=-1)  # [R, 4]
     if k:
-        top = torch.topk(probs, k, dim=-1)
-        packed = torch.cat([packed, top.indices.to(torch.float64), top.values.to(torch.float64)], dim=-1)
+        values, ids = top_k(probs, k)
+        packed = torch.cat([packed, ids.to(torch.float64), values.to(torch.float64)], dim=-1)
     return packed
+
+
+def top_k(values: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """torch.topk(values, k) over the last dimension of [R, V], for rows as wide as a vocabulary.
+
+    torch.topk's radix select reads a wide row several times; here the row is cut into chunks and
+    one pass takes each chunk's maximum. The k largest values lie in the k chunks with the largest
+    maxima (any value outside them has k larger or equal maxima above it), so a small topk over
+    those chunks finishes the job. Same values in the same order; among equal values the index
+    may differ from torch.topk's (whose choice there is unspecified too).
+    """
+    rows, vocab = values.shape
+    width = chunk_width(vocab)
+    if width == 1 or vocab // width <= k:
+        return torch.topk(values, k, dim=-1)
+    chunks = values.view(rows, vocab // width, width)
+    best_chunks = chunks.amax(dim=-1).topk(k, dim=-1).indices  # [R, k]
+    gathered = torch.gather(chunks, 1, best_chunks.unsqueeze(-1).expand(rows, k, width))  # [R, k, width]
+    top = gathered.view(rows, k * width).topk(k, dim=-1)
+    chunk = torch.gather(best_chunks, 1, top.indices // width)
+    return top.values, chunk * width + top.indices % width
+
+
+def chunk_width(vocab: int) -> int:
+    """The divisor of `vocab` nearest its square root (LLaDA's 126464: 304, in 416 chunks)."""
+    root = math.isqrt(vocab)
+    return min((d for n in range(1, root + 1) if vocab % n == 0 for d in (n, vocab // n)), key=lambda d: abs(d - root))
 
 
 class PendingStep:

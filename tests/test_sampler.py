@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llada_tui.core.llada import LLaDAConfig, LLaDAModel
-from llada_tui.core.sampler import StopSampling, add_gumbel_noise, generate, num_transfer_tokens
+from llada_tui.core.sampler import StopSampling, add_gumbel_noise, chunk_width, generate, num_transfer_tokens, top_k
 from llada_tui.core.trace import Step
 
 VOCAB = 64
@@ -326,6 +326,31 @@ def test_recorded_steps(model, prompt, eos_eot, name):
 def test_topk_zero_records_no_candidates(model, prompt, eos_eot):
     _, steps = run(model, prompt, CASES["blocks"], eos_eot, topk=0)
     assert steps and all(s.candidates is None for s in steps)
+
+
+@pytest.mark.parametrize("vocab", [64, 97, 1000, 126464])
+def test_top_k_matches_torch_topk(vocab):
+    values = torch.randn(6, vocab, generator=torch.Generator().manual_seed(vocab))
+    values[0, :5] = 10.0 + torch.arange(5.0)  # all five best in one chunk
+    values[1, -5:] = 10.0  # ... or tied, at the end of the row
+    top, ids = top_k(values, 5)
+    expected = torch.topk(values, 5, dim=-1)
+    assert torch.equal(top, expected.values)
+    assert torch.equal(values.gather(-1, ids), top)  # each id points at its value
+    assert torch.equal(ids[2:], expected.indices[2:])  # no ties there: the same ids
+    assert ids[1].unique().numel() == 5
+
+
+def test_top_k_with_many_ties_finds_the_largest_values():
+    values = torch.randint(0, 4, (3, 1000)).to(torch.bfloat16)  # ties everywhere, as in bf16 probabilities
+    top, ids = top_k(values, 5)
+    assert torch.equal(top, torch.topk(values, 5, dim=-1).values)
+    assert torch.equal(values.gather(-1, ids), top) and all(row.unique().numel() == 5 for row in ids)
+
+
+def test_chunk_width_divides_the_vocabulary():
+    assert chunk_width(126464) == 304  # LLaDA's vocabulary: 416 chunks
+    assert chunk_width(64) == 8 and chunk_width(97) == 1  # a prime: no chunks (plain torch.topk)
 
 
 def test_stop_sampling_from_the_recorder_stops_at_that_step(model, prompt, eos_eot):
