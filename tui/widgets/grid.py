@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from llada_tui.tui.inert import inert_lines, inert_text
+from llada_tui.core.inert import inert_lines, inert_text
 from llada_tui.tui.layout import GridLayout, fit, placeholder, starts_word
 from llada_tui.tui.palette import (
     CURRENT,

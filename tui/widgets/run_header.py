@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from llada_tui.tui.inert import inert_text
+from llada_tui.core.inert import inert_text
 from llada_tui.tui.recording import Recording
 
 LIVE = Style(color="red", bold=True)

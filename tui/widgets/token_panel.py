@@ -7,7 +7,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from llada_tui.tui.inert import inert_text
+from llada_tui.core.inert import inert_text
 from llada_tui.tui.recording import Recording
 from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
 

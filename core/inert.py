@@ -1,8 +1,10 @@
-"""Token texts made safe to draw: every character either takes cells or is a visible mark.
+"""Text from outside made safe to show: every character either takes cells or is a visible mark.
 
-Token texts come from trace files that may be hostile. Nothing in them may reach the terminal
-as a control: C0 and C1 controls (ESC, CSI, OSC, BEL...), bidirectional overrides and other
-invisible format characters are replaced by visible marks. Zero-width characters that would
+Token texts, prompts, model names and messages come from trace files, checkpoints and command
+lines that may be hostile. This is the one sanitizer for everything a person reads: the
+player's widgets and notifications, and every line the CLI prints. Nothing in them may reach
+the terminal as a control: C0 and C1 controls (ESC, CSI, OSC, BEL...), bidirectional overrides
+and other invisible format characters are replaced by visible marks. Zero-width characters that would
 break the grid's alignment are marked too, combining marks without a base get a dotted circle,
 and variation selectors are dropped. After this, `rich.cells.cell_len` of a piece is exactly
 the number of cells it takes on screen.
@@ -76,3 +78,8 @@ def inert_lines(text: str) -> tuple[str, ...]:
 def inert_text(text: str) -> str:
     """The text on one line, safe to draw: newlines shown as marks."""
     return "".join(inert_lines(text))
+
+
+def inert_block(text: str) -> str:
+    """Text of several lines, safe to print: real newlines kept, everything else as in inert_text."""
+    return "\n".join(inert_text(line) if line else "" for line in text.split("\n"))
