@@ -26,7 +26,11 @@ VERSION = (1, 0)  # (major, minor): readers refuse a newer major, accept any min
 MAX_RECORD_BYTES = 256 << 20
 MAX_STR_BYTES = 4 << 20
 MAX_ITEMS = 1 << 22
-MAX_POSITIONS = 1 << 20
+# What a run may be, for the writer and the reader alike (the CLI refuses larger options).
+# LLaDA-8B sees 4096 tokens; these leave room for longer models and keep the player interactive.
+MAX_GEN_LENGTH = 1 << 15
+MAX_STEPS = 1 << 15
+MAX_TOKEN_TEXT_CHARS = 1024  # longer than any real token's display text
 READ_CHUNK = 1 << 20
 
 
@@ -246,7 +250,7 @@ def _decode_header(record: dict) -> Header:
     for key, kinds in _PARAM_TYPES.items():
         _field(params, key, kinds, "header params")
     gen_length, steps, block_length = params["gen_length"], params["steps"], params["block_length"]
-    if not (0 < gen_length <= MAX_POSITIONS and 0 < steps <= MAX_POSITIONS and 0 < block_length):
+    if not (0 < gen_length <= MAX_GEN_LENGTH and 0 < steps <= MAX_STEPS and 0 < block_length):
         raise TraceError("header: gen_length, steps or block_length out of range")
     model = record.get("model")
     return Header(
