@@ -104,7 +104,9 @@ class Recording:
         starts = list(self.block_starts)
         per_block = self.header.steps_per_block if self.header else 0
         if per_block > 0:
-            first_unseen = (self.length // per_block + 1) * per_block
+            # Steps seen are those before `length`, so every block start from `length` on is
+            # still a promise, the one equal to it included (the next block's first step).
+            first_unseen = -(-self.length // per_block) * per_block
             starts.extend(range(first_unseen, self.total_steps, per_block))
         return starts
 
