@@ -15,7 +15,7 @@ from rich.console import Console
 from synthetic_traces import ARITHMETIC, Vocabulary, header_for, hostile_trace, llada_steps, write_trace
 from textual.pilot import Pilot
 
-from llada_tui.core.trace import Header, TraceWriter
+from llada_tui.core.trace import Header, TraceError, TraceWriter
 from llada_tui.tui.app import SPEEDS, PlayerApp, run_player
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.palette import ColourMode
@@ -363,7 +363,8 @@ async def test_damaged_tail_plays_what_is_there(tmp_path: Path) -> None:
         assert "damaged after step" in screen_text(app)
 
 
-def test_bad_files_give_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_files_raise_trace_error_for_the_cli_to_report(tmp_path: Path) -> None:
+    # run_player prints nothing itself: the CLI reports TraceError as for info and export.
     not_a_trace = tmp_path / "notes.txt"
     not_a_trace.write_text("hello, I am not a trace\n")
     newer = write_trace(tmp_path / "newer.trace", version=(2, 0))
@@ -377,12 +378,23 @@ def test_bad_files_give_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.
         tmp_path: "is a directory",
     }
     for path, reason in cases.items():
-        assert run_player(str(path)) == 2
-        err = capsys.readouterr().err
-        assert reason in err and err.count("\n") == 1 and "Traceback" not in err
-    for path in (tmp_path / "missing.trace", not_a_trace, newer):
-        assert run_player(str(path), follow=True) == 2
-        assert capsys.readouterr().err.count("\n") == 1
+        with pytest.raises(TraceError, match=reason):
+            run_player(str(path))
+    for path in (not_a_trace, newer):  # a missing file is waited for when following
+        with pytest.raises(TraceError):
+            run_player(str(path), follow=True)
+
+
+def test_play_errors_end_in_one_line_and_exit_status_1(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "llada_tui.core.cli", "play", str(tmp_path / "[a=b=c].trace")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("llada-tui: error: ") and "no such file" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 async def test_follow_mode_shows_steps_as_they_land(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ to a clock so that frames dropped under load do not slow it down.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
@@ -21,7 +20,6 @@ from textual.reactive import var
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from llada_tui.core.trace import TraceError
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.palette import ColourMode, legend
 from llada_tui.tui.recording import Recording
@@ -357,12 +355,12 @@ class PlayerApp(App[None]):
 
 
 def run_player(path: str, follow: bool = False) -> int:
-    """Play a trace file (following it while it grows, with follow); returns the exit code."""
-    try:
-        source = FollowSource.open(path) if follow else FileSource.open(path)
-    except TraceError as error:
-        print(f"llada-tui: {error}", file=sys.stderr)
-        return 2
+    """Play a trace file (following it while it grows, with follow); returns the exit code.
+
+    A file that cannot be played raises TraceError before the app starts; the CLI turns it
+    into one line and exit status 1, as for `info` and `export`.
+    """
+    source = FollowSource.open(path) if follow else FileSource.open(path)
     app = PlayerApp(source)
     app.run()
     return app.return_code or 0
