@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from synthetic_traces import write_trace
 
+from llada_tui.core.cli import main
 from llada_tui.core.trace import TraceError
-from llada_tui.tui.app import PlayerApp, run_player
+from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.sources import FollowSource
 
 SIZE = (120, 40)
@@ -60,7 +61,7 @@ def test_what_can_never_become_a_trace_is_refused_at_once(tmp_path: Path, capsys
     for path, reason in cases.items():
         with pytest.raises(TraceError, match=reason):
             FollowSource.open(path)
-        assert run_player(str(path), follow=True) == 2
+        assert main(["play", "--follow", str(path)]) == 1
         err = capsys.readouterr().err
         assert reason in err and err.count("\n") == 1 and "Traceback" not in err
 
