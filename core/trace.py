@@ -9,10 +9,13 @@ The layout is written down in docs/trace-format.md. Nothing here imports torch.
 from __future__ import annotations
 
 import bisect
+import math
+import os
+import secrets
 import sys
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -22,15 +25,25 @@ import msgpack
 FORMAT = "llada-trace"
 VERSION = (1, 0)  # (major, minor): readers refuse a newer major, accept any minor
 
-# Limits for files from strangers: no single record may ask for more than this.
-MAX_RECORD_BYTES = 256 << 20
-MAX_STR_BYTES = 4 << 20
-MAX_ITEMS = 1 << 22
 # What a run may be, for the writer and the reader alike (the CLI refuses larger options).
 # LLaDA-8B sees 4096 tokens; these leave room for longer models and keep the player interactive.
 MAX_GEN_LENGTH = 1 << 15
 MAX_STEPS = 1 << 15
-MAX_TOKEN_TEXT_CHARS = 1024  # longer than any real token's display text
+MAX_TOPK = 64  # candidates per masked position
+MAX_TOKEN_TEXT_CHARS = 1024  # longer than any real token's display text; the writer clips longer ones
+MAX_TOKEN_ID = (1 << 31) - 1  # token ids are non-negative int32
+SEED_RANGE = (-(1 << 63), (1 << 64) - 1)  # what torch.manual_seed takes
+
+# Limits for files from strangers: no single record may ask for more than this. A step at the
+# limits above (32768 positions, 64 candidates each) takes about 17 MiB.
+MAX_RECORD_BYTES = 64 << 20
+MAX_STR_BYTES = 4 << 20
+MAX_KEYS = 1024  # in any map of the format
+MAX_METADATA_BYTES = 64 << 10  # the header's free-form `model` and `params`, each
+MAX_METADATA_DEPTH = 8
+MAX_CREATED_CHARS = 64
+MAX_STATUS_CHARS = 64  # a record's type, the header's format, the end's status
+HEADER_COMPARED_BYTES = 64 << 10  # a follower re-reads this much of the header to notice a rewrite
 READ_CHUNK = 1 << 20
 
 
@@ -144,16 +157,6 @@ def _f32(values: Iterable[float]) -> bytes:
     return packed.tobytes()
 
 
-def _unpack_array(kind: str, raw: Any, what: str) -> array:
-    if not isinstance(raw, bytes) or len(raw) % 4:
-        raise TraceError(f"{what}: expected packed 4-byte values")
-    values = array(kind)
-    values.frombytes(raw)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values
-
-
 def _encode_header(header: Header) -> dict[str, Any]:
     ids = sorted(header.token_texts)
     return {
@@ -199,100 +202,353 @@ def _encode_end(end: End) -> dict[str, Any]:
     }
 
 
-def _field(record: dict, key: str, kinds: type | tuple[type, ...], what: str) -> Any:
-    value = record.get(key)
-    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise TraceError(f"{what}: field {key!r} has the wrong type")
-    if not isinstance(value, kinds):
-        raise TraceError(f"{what}: field {key!r} is missing or has the wrong type")
-    return value
+# ---------------------------------------------------------------------------- decoding
+#
+# A record is decoded field by field. Each value's msgpack type is read from its first byte
+# before anything is built from it, so a hostile value (millions of empty maps where a string
+# belongs, an extension type, a bin string in the metadata) is refused, or skipped unread,
+# without costing more memory than its bytes.
 
 
-def _decode_texts(raw: Any, what: str) -> dict[int, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise TraceError(f"{what}: token texts are malformed")
-    ids = _unpack_array("i", raw.get("ids"), what)
-    texts = raw.get("texts")
-    if not isinstance(texts, list) or len(texts) != len(ids) or not all(isinstance(t, str) for t in texts):
-        raise TraceError(f"{what}: token texts are malformed")
-    return dict(zip(ids, texts))
+def _kind_of(first: int) -> str:
+    """The msgpack type that a value starting with this byte has."""
+    if first <= 0x7F or first >= 0xE0 or 0xCC <= first <= 0xD3:
+        return "int"
+    if first <= 0x8F or first in (0xDE, 0xDF):
+        return "map"
+    if first <= 0x9F or first in (0xDC, 0xDD):
+        return "array"
+    if first <= 0xBF or first in (0xD9, 0xDA, 0xDB):
+        return "str"
+    scalars = {0xC0: "nil", 0xC2: "bool", 0xC3: "bool", 0xC4: "bin", 0xC5: "bin", 0xC6: "bin", 0xCA: "float"}
+    return scalars.get(first, "float" if first == 0xCB else "extension")
 
 
-_PARAM_TYPES: dict[str, type | tuple[type, ...]] = {
-    "steps": int,
-    "gen_length": int,
-    "block_length": int,
-    "mask_id": int,
-    "remasking": str,
-    "temperature": (int, float),
-    "cfg_scale": (int, float),
+_KINDS = tuple(_kind_of(first) for first in range(256))
+_KIND_NAMES = {
+    "int": "an integer",
+    "map": "a map",
+    "array": "an array",
+    "str": "a string",
+    "bin": "a bin string",
+    "nil": "nil",
+    "bool": "a boolean",
+    "float": "a float",
+    "extension": "a msgpack extension type",
 }
+_REQUIRED: Any = object()  # default of a field that must be present
 
 
-def _decode_header(record: dict) -> Header:
-    what = "header"
-    version = record.get("version")
-    if (
-        not isinstance(version, list)
-        or len(version) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in version)
-    ):
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise TraceError("unexpected msgpack extension type")
+
+
+class _Cursor:
+    """Walks one complete msgpack value item by item, telling each item's type before decoding it."""
+
+    def __init__(self, view: memoryview, what: str):
+        self.what = what
+        self._view = view
+        self._unpacker = msgpack.Unpacker(
+            raw=False,
+            unicode_errors="replace",
+            ext_hook=_refuse_ext,
+            max_buffer_size=max(1, len(view)),
+            max_str_len=MAX_STR_BYTES,
+            max_bin_len=MAX_RECORD_BYTES,
+        )
+        self._unpacker.feed(view)
+
+    def kind(self) -> str:
+        return _KINDS[self._view[self._unpacker.tell()]]
+
+    def expect(self, kind: str, what: str) -> None:
+        found = self.kind()
+        if found != kind:
+            raise TraceError(f"{what} is {_KIND_NAMES[found]}, not {_KIND_NAMES[kind]}")
+
+    def map_length(self) -> int:
+        return self._unpacker.read_map_header()
+
+    def array_length(self) -> int:
+        return self._unpacker.read_array_header()
+
+    def scalar(self) -> Any:
+        """The next item, which the caller has checked is not a map, an array or an extension."""
+        try:
+            return self._unpacker.unpack()
+        except (ValueError, msgpack.UnpackException) as error:  # a string longer than MAX_STR_BYTES
+            raise TraceError(f"{self.what}: a value is too large ({type(error).__name__})") from None
+
+    def skip(self) -> memoryview:
+        """Pass over the next item without building it; its bytes."""
+        start = self._unpacker.tell()
+        self._unpacker.skip()
+        return self._view[start : self._unpacker.tell()]
+
+    def json_like(self, what: str, depth: int = 0) -> Any:
+        """The next item as str, int, finite float, bool, None, or lists / string-keyed maps of those."""
+        kind = self.kind()
+        if kind in ("map", "array"):
+            if depth >= MAX_METADATA_DEPTH:
+                raise TraceError(f"{what} is nested more than {MAX_METADATA_DEPTH} deep")
+            if kind == "array":
+                return [self.json_like(what, depth + 1) for _ in range(self.array_length())]
+            items = {}
+            for _ in range(self.map_length()):
+                self.expect("str", f"{what}: a key")
+                key = self.scalar()
+                items[key] = self.json_like(what, depth + 1)
+            return items
+        if kind in ("str", "int", "bool", "nil"):
+            return self.scalar()
+        if kind == "float":
+            value = self.scalar()
+            if not math.isfinite(value):
+                raise TraceError(f"{what} holds {value}, not a finite number")
+            return value
+        raise TraceError(f"{what} holds {_KIND_NAMES[kind]}; only JSON-like values are allowed")
+
+
+class _Map:
+    """A map of the format: the values of the keys it knows, undecoded until asked for by type.
+
+    Unknown keys (maybe from a newer minor version) are skipped without being decoded.
+    """
+
+    def __init__(self, view: memoryview, what: str, keys: Collection[str]):
+        self.what = what
+        cursor = _Cursor(view, what)
+        cursor.expect("map", what)
+        count = cursor.map_length()
+        if count > MAX_KEYS:
+            raise TraceError(f"{what} has {count} keys (at most {MAX_KEYS})")
+        self._values: dict[str, memoryview] = {}
+        for _ in range(count):
+            cursor.expect("str", f"{what}: a key")
+            key = cursor.scalar()
+            value = cursor.skip()
+            if key in keys:
+                if key in self._values:
+                    raise TraceError(f"{what}: field {key!r} appears twice")
+                self._values[key] = value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._values
+
+    def _get(self, key: str, kinds: tuple[str, ...]) -> Any:
+        view = self._values.get(key)
+        if view is None:
+            raise TraceError(f"{self.what}: field {key!r} is missing")
+        kind = _KINDS[view[0]]
+        if kind not in kinds:
+            raise TraceError(f"{self.what}: field {key!r} has the wrong type ({_KIND_NAMES[kind]})")
+        return _Cursor(view, self.what).scalar()
+
+    def _absent(self, key: str, default: Any) -> bool:
+        """True if the key is absent and may be: the caller then returns the default."""
+        return key not in self._values and default is not _REQUIRED
+
+    def integer(self, key: str, low: int, high: int, default: Any = _REQUIRED) -> int:
+        if self._absent(key, default):
+            return default
+        value = self._get(key, ("int",))
+        if not low <= value <= high:
+            raise TraceError(f"{self.what}: field {key!r} is {value}, outside [{low}, {high}]")
+        return value
+
+    def number(self, key: str, low: float, high: float = math.inf, default: Any = _REQUIRED) -> float:
+        if self._absent(key, default):
+            return default
+        value = self._get(key, ("int", "float"))
+        if not (math.isfinite(value) and low <= value <= high):
+            raise TraceError(f"{self.what}: field {key!r} is {value}, outside [{low}, {high}]")
+        return float(value)
+
+    def string(self, key: str, max_chars: int | None = None, default: Any = _REQUIRED) -> str:
+        if self._absent(key, default):
+            return default
+        value = self._get(key, ("str",))
+        if max_chars is not None and len(value) > max_chars:
+            raise TraceError(f"{self.what}: field {key!r} is longer than {max_chars} characters")
+        return value
+
+    def packed(self, key: str, kind: str, optional: bool = False) -> array:
+        """A bin string of little-endian 4-byte values, kind "i" (int32) or "f" (float32); optional: may be absent."""
+        values = array(kind)
+        if optional and key not in self._values:
+            return values
+        raw = self._get(key, ("bin",))
+        if len(raw) % 4:
+            raise TraceError(f"{self.what}: field {key!r} is not packed 4-byte values")
+        values.frombytes(raw)
+        if sys.byteorder == "big":
+            values.byteswap()
+        return values
+
+    def map(self, key: str, keys: Collection[str], what: str) -> _Map | None:
+        """A nested map of the format, or None if absent."""
+        view = self._values.get(key)
+        return None if view is None else _Map(view, what, keys)
+
+    def json_like(self, key: str, what: str, default: Any = _REQUIRED) -> Any:
+        """Free-form metadata (model, params): small, JSON-like, every float finite."""
+        view = self._values.get(key)
+        if view is None:
+            if default is _REQUIRED:
+                raise TraceError(f"{self.what}: field {key!r} is missing")
+            return default
+        if len(view) > MAX_METADATA_BYTES:
+            raise TraceError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
+        return _Cursor(view, what).json_like(what)
+
+    def strings(self, key: str, count: int, max_chars: int) -> list[str]:
+        """A msgpack array of `count` strings of at most max_chars characters each."""
+        view = self._values.get(key)
+        if view is None:
+            raise TraceError(f"{self.what}: field {key!r} is missing")
+        cursor = _Cursor(view, self.what)
+        cursor.expect("array", f"{self.what}: field {key!r}")
+        if cursor.array_length() != count:
+            raise TraceError(f"{self.what}: token texts and their ids differ in length")
+        texts = []
+        for _ in range(count):
+            cursor.expect("str", f"{self.what}: a token text")
+            text = cursor.scalar()
+            if len(text) > max_chars:
+                raise TraceError(f"{self.what}: a token text is longer than {max_chars} characters")
+            texts.append(text)
+        return texts
+
+
+def _check_ids(values: array, what: str) -> None:
+    if values and min(values) < 0:
+        raise TraceError(f"{what}: a token id is negative")
+
+
+def _check_positions(values: array, gen_length: int, what: str) -> None:
+    if values and (min(values) < 0 or max(values) >= gen_length):
+        raise TraceError(f"{what}: a position lies outside the generated region")
+    if len(set(values)) != len(values):
+        raise TraceError(f"{what}: a position appears twice")
+
+
+def _check_probabilities(values: array, what: str) -> None:
+    if values and not (all(map(math.isfinite, values)) and min(values) >= 0.0 and max(values) <= 1.0):
+        raise TraceError(f"{what}: a probability is not a number in [0, 1]")
+
+
+def _decode_texts(texts: _Map | None) -> dict[int, str]:
+    if texts is None:
+        return {}
+    ids = texts.packed("ids", "i")
+    _check_ids(ids, texts.what)
+    if len(set(ids)) != len(ids):
+        raise TraceError(f"{texts.what}: a token id has two texts")
+    return dict(zip(ids, texts.strings("texts", len(ids), MAX_TOKEN_TEXT_CHARS)))
+
+
+_HEADER_KEYS = ("type", "format", "version", "created", "prompt", "model", "params", "texts", "special_ids")
+_TEXTS_KEYS = ("ids", "texts")
+
+
+def _decode_header(record: _Map) -> Header:
+    version = record.json_like("version", "header version")
+    if not (isinstance(version, list) and len(version) == 2 and all(type(v) is int for v in version)):
         raise TraceError("header: version is malformed")
     if version[0] > VERSION[0]:
         raise NewerVersionError(
             f"trace format version {version[0]}.{version[1]} is newer than this llada-tui reads "
             f"({VERSION[0]}.x); upgrade llada-tui"
         )
-    prompt = _field(record, "prompt", dict, what)
-    params = _field(record, "params", dict, what)
-    for key, kinds in _PARAM_TYPES.items():
-        _field(params, key, kinds, "header params")
-    gen_length, steps, block_length = params["gen_length"], params["steps"], params["block_length"]
-    if not (0 < gen_length <= MAX_GEN_LENGTH and 0 < steps <= MAX_STEPS and 0 < block_length):
-        raise TraceError("header: gen_length, steps or block_length out of range")
-    model = record.get("model")
+    prompt = record.map("prompt", ("text", "ids"), "header prompt")
+    if prompt is None:
+        raise TraceError("header: field 'prompt' is missing")
+    prompt_ids = prompt.packed("ids", "i")
+    _check_ids(prompt_ids, "header prompt")
+    model = record.json_like("model", "header model", default={})
+    params = record.json_like("params", "header params")
+    if not isinstance(model, dict) or not isinstance(params, dict):
+        raise TraceError("header: model and params must be maps")
+    _check_params(params)
+    special_ids = record.packed("special_ids", "i", optional=True)
+    _check_ids(special_ids, "header special ids")
     return Header(
-        prompt_text=_field(prompt, "text", str, "header prompt"),
-        prompt_ids=list(_unpack_array("i", prompt.get("ids"), "header prompt ids")),
-        model=model if isinstance(model, dict) else {},
+        prompt_text=prompt.string("text"),
+        prompt_ids=list(prompt_ids),
+        model=model,
         params=params,
-        token_texts=_decode_texts(record.get("texts"), what),
-        special_ids=list(_unpack_array("i", record.get("special_ids", b""), "header special ids")),
-        created=record.get("created") if isinstance(record.get("created"), str) else "",
+        token_texts=_decode_texts(record.map("texts", _TEXTS_KEYS, "header texts")),
+        special_ids=list(special_ids),
+        created=record.string("created", max_chars=MAX_CREATED_CHARS, default=""),
         version=(version[0], version[1]),
     )
 
 
-def _decode_step(record: dict, header: Header, expected_index: int) -> tuple[Step, dict[int, str]]:
-    what = f"step {expected_index}"
-    index = _field(record, "step", int, what)
+def _check_params(params: dict[str, Any]) -> None:
+    """The sampling parameters, in the ranges the sampler runs with (see core/sampler.py)."""
+
+    def check(key: str, kinds: tuple[type, ...], low: float | None = None, high: float | None = None) -> None:
+        value = params.get(key)
+        if type(value) not in kinds:
+            raise TraceError(f"header params: {key!r} is missing or has the wrong type")
+        if low is not None and not low <= value <= high:
+            raise TraceError(f"header params: {key!r} is {value}, outside [{low}, {high}]")
+
+    check("steps", (int,), 1, MAX_STEPS)
+    check("gen_length", (int,), 1, MAX_GEN_LENGTH)
+    steps, gen_length = params["steps"], params["gen_length"]
+    check("block_length", (int,), 1, gen_length)
+    blocks, rest = divmod(gen_length, params["block_length"])
+    if rest or steps % blocks or steps > gen_length:
+        raise TraceError(
+            "header params: gen_length must be a multiple of block_length, and steps a multiple of the "
+            "number of blocks and at most gen_length"
+        )
+    check("mask_id", (int,), 0, MAX_TOKEN_ID)
+    check("remasking", (str,))
+    check("temperature", (int, float), 0, math.inf)
+    check("cfg_scale", (int, float), 0, math.inf)
+    optional = {"eos_id": (0, MAX_TOKEN_ID), "eot_id": (0, MAX_TOKEN_ID), "topk": (0, MAX_TOPK), "seed": SEED_RANGE}
+    for key, (low, high) in optional.items():
+        if key in params:
+            check(key, (int,), low, high)
+    for key in ("logits_eos_inf", "confidence_eos_eot_inf", "chat_template"):
+        if key in params:
+            check(key, (bool,))
+
+
+_STEP_KEYS = ("type", "step", "block", "pos", "ids", "conf", "wall_ms", "topk", "texts")
+_TOPK_KEYS = ("k", "pos", "ids", "probs")
+
+
+def _decode_step(record: _Map, header: Header, expected_index: int) -> tuple[Step, dict[int, str]]:
+    what = record.what
+    index = record.integer("step", 0, MAX_STEPS)
     if index != expected_index:
         raise TraceError(f"{what}: out of order (says {index})")
-    block = _field(record, "block", int, what)
-    positions = _unpack_array("i", record.get("pos"), what)
-    ids = _unpack_array("i", record.get("ids"), what)
-    confidences = _unpack_array("f", record.get("conf"), what)
+    gen_length = header.gen_length
+    block = record.integer("block", 0, gen_length // header.block_length - 1)
+    positions = record.packed("pos", "i")
+    ids = record.packed("ids", "i")
+    confidences = record.packed("conf", "f")
     if not len(positions) == len(ids) == len(confidences):
         raise TraceError(f"{what}: positions, ids and confidences differ in length")
-    gen_length = header.gen_length
-    if any(p < 0 or p >= gen_length for p in positions):
-        raise TraceError(f"{what}: a position lies outside the generated region")
-    wall_ms = record.get("wall_ms", 0.0)
+    _check_positions(positions, gen_length, what)
+    _check_ids(ids, what)
+    _check_probabilities(confidences, f"{what} confidences")
     candidates = None
-    topk = record.get("topk")
+    topk = record.map("topk", _TOPK_KEYS, f"{what} top-k")
     if topk is not None:
-        if not isinstance(topk, dict):
-            raise TraceError(f"{what}: top-k is malformed")
-        k = _field(topk, "k", int, what)
-        c_pos = _unpack_array("i", topk.get("pos"), what)
-        c_ids = _unpack_array("i", topk.get("ids"), what)
-        c_probs = _unpack_array("f", topk.get("probs"), what)
-        if k < 1 or len(c_ids) != len(c_pos) * k or len(c_probs) != len(c_ids):
+        k = topk.integer("k", 1, MAX_TOPK)
+        c_pos = topk.packed("pos", "i")
+        c_ids = topk.packed("ids", "i")
+        c_probs = topk.packed("probs", "f")
+        if len(c_ids) != len(c_pos) * k or len(c_probs) != len(c_ids):
             raise TraceError(f"{what}: top-k arrays do not match")
-        if any(p < 0 or p >= gen_length for p in c_pos):
-            raise TraceError(f"{what}: a top-k position lies outside the generated region")
+        _check_positions(c_pos, gen_length, topk.what)
+        _check_ids(c_ids, topk.what)
+        _check_probabilities(c_probs, topk.what)
         candidates = Candidates(c_pos, c_ids, c_probs, k)
     step = Step(
         index=index,
@@ -300,27 +556,39 @@ def _decode_step(record: dict, header: Header, expected_index: int) -> tuple[Ste
         positions=positions,
         ids=ids,
         confidences=confidences,
-        wall_ms=float(wall_ms) if isinstance(wall_ms, (int, float)) else 0.0,
+        wall_ms=record.number("wall_ms", 0.0, default=0.0),
         candidates=candidates,
     )
-    return step, _decode_texts(record.get("texts"), what)
+    return step, _decode_texts(record.map("texts", _TEXTS_KEYS, f"{what} texts"))
 
 
-def _decode_end(record: dict) -> End:
-    status = record.get("status")
-    message = record.get("message", "")
-    total_ms = record.get("total_ms", 0.0)
-    final_text = record.get("final_text", "")
-    return End(
-        status=status if isinstance(status, str) else "unknown",
-        final_ids=list(_unpack_array("i", record.get("final_ids", b""), "end")),
-        message=message if isinstance(message, str) else "",
-        total_ms=float(total_ms) if isinstance(total_ms, (int, float)) else 0.0,
-        final_text=final_text if isinstance(final_text, str) else "",
+_END_KEYS = ("type", "status", "final_ids", "message", "total_ms", "final_text")
+
+
+def _decode_end(record: _Map, header: Header, steps_read: int) -> End:
+    end = End(
+        status=record.string("status", max_chars=MAX_STATUS_CHARS),
+        final_ids=list(record.packed("final_ids", "i", optional=True)),
+        message=record.string("message", default=""),
+        total_ms=record.number("total_ms", 0.0, default=0.0),
+        final_text=record.string("final_text", default=""),
     )
+    if min(end.final_ids, default=0) < 0:
+        raise TraceError("end: a token id is negative")
+    if end.status == "complete":
+        if steps_read != header.total_steps:
+            raise TraceError(f"the end record says complete after {steps_read} of {header.total_steps} steps")
+        if len(end.final_ids) != header.gen_length:
+            raise TraceError(f"the end record's answer has {len(end.final_ids)} of {header.gen_length} tokens")
+    return end
 
 
 # ---------------------------------------------------------------------------- writing
+
+
+def _clip_text(text: str) -> str:
+    """A token text as written: at most MAX_TOKEN_TEXT_CHARS characters, the reader's limit."""
+    return text if len(text) <= MAX_TOKEN_TEXT_CHARS else text[: MAX_TOKEN_TEXT_CHARS - 1] + "…"
 
 
 class TraceWriter:
@@ -328,20 +596,52 @@ class TraceWriter:
 
     `token_text(id)` gives the display text of a token; each id's text is written once,
     with the first record that uses it, so replay never needs the tokenizer.
+
+    The file is created exclusively: if it exists, FileExistsError, unless `overwrite`. Then the
+    header goes to a new temporary file beside it that replaces the path at once, so whoever
+    follows the old file sees it replaced instead of being fed this run's steps.
+    A header the reader would refuse (lengths out of range, non-finite numbers, ...) is a
+    ValueError, raised before any file is touched.
     """
 
-    def __init__(self, path: str | Path, header: Header, token_text: Callable[[int], str]):
+    def __init__(
+        self,
+        path: str | Path,
+        header: Header,
+        token_text: Callable[[int], str],
+        *,
+        overwrite: bool = False,
+    ):
         self.path = Path(path)
         self._token_text = token_text
-        texts = dict(header.token_texts)
+        texts = {token_id: _clip_text(text) for token_id, text in header.token_texts.items()}
         for token_id in [*header.prompt_ids, header.mask_id]:
             if token_id not in texts:
-                texts[token_id] = token_text(token_id)
+                texts[token_id] = _clip_text(token_text(token_id))
         self.header = replace(header, token_texts=texts)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._packer = msgpack.Packer(use_bin_type=True)
-        self._write(_encode_header(self.header))
+        first = self._packer.pack(_encode_header(self.header))
+        try:
+            _decode_header(_Map(memoryview(first), "header", _HEADER_KEYS))
+        except TraceError as error:
+            raise ValueError(f"the trace header would be unreadable: {error}") from None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] | None = self._create(first, overwrite)
+
+    def _create(self, first: bytes, overwrite: bool) -> IO[bytes]:
+        """The file, created exclusively (at a temporary name if overwriting), with `first` in it."""
+        target = _temporary_beside(self.path) if overwrite else self.path
+        file = open(target, "xb")  # noqa: SIM115 - closed in close()
+        try:
+            file.write(first)
+            file.flush()
+            if overwrite:
+                os.replace(target, self.path)
+        except BaseException:
+            file.close()
+            target.unlink(missing_ok=True)  # an empty or half-written file would block the next run
+            raise
+        return file
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self._file is not None, "trace already closed"
@@ -352,7 +652,7 @@ class TraceWriter:
         # header.token_texts holds every text written so far, as a reader of the file would see it
         # (live viewers in this process read it).
         known = self.header.token_texts
-        fresh = {i: self._token_text(i) for i in set(ids) if i not in known}
+        fresh = {i: _clip_text(self._token_text(i)) for i in set(ids) if i not in known}
         known.update(fresh)
         return fresh
 
@@ -378,47 +678,91 @@ class TraceWriter:
         self.close()
 
 
+def _temporary_beside(path: Path) -> Path:
+    """A fresh hidden name in path's folder (os.replace is atomic only within one file system)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+
+
 # ---------------------------------------------------------------------------- reading
 
 
-def _refuse_ext(code: int, data: bytes) -> Any:
-    raise TraceError("unexpected msgpack extension type")
+class _RecordSplitter:
+    """Cuts a byte stream into whole msgpack objects without decoding them: msgpack's skip()
+    builds nothing, so a record's cost here is its bytes, whatever it holds."""
+
+    def __init__(self) -> None:
+        self._scanner = msgpack.Unpacker(max_buffer_size=MAX_RECORD_BYTES + READ_CHUNK)
+        self._pending = bytearray()  # what was fed and not yet returned as a record
+        self._returned = 0  # stream offset of _pending[0]
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._scanner.feed(chunk)
+        except msgpack.BufferFull:
+            raise TraceError("a record is larger than the reader allows") from None
+        self._pending += chunk
+
+    def next_record(self) -> memoryview | None:
+        """The next whole record's bytes, or None while it is incomplete."""
+        try:
+            self._scanner.skip()
+        except msgpack.OutOfData:
+            if len(self._pending) > MAX_RECORD_BYTES:
+                raise TraceError("a record is larger than the reader allows") from None
+            return None
+        except (ValueError, msgpack.UnpackException) as error:  # a reserved byte, nesting too deep
+            raise TraceError(f"undecodable data ({type(error).__name__})") from None
+        size = self._scanner.tell() - self._returned
+        record = bytes(self._pending[:size])
+        del self._pending[:size]
+        self._returned += size
+        return memoryview(record)
+
+
+def _record_type(view: memoryview) -> str | None:
+    """The "type" of a record, or None if it is not a map with a string type."""
+    if _KINDS[view[0]] != "map":
+        return None
+    try:
+        return _Map(view, "record", ("type",)).string("type", max_chars=MAX_STATUS_CHARS)
+    except TraceError:
+        return None
 
 
 class TraceReader:
     """Reads a trace incrementally; `poll()` returns what has landed since the last call.
 
     Safe for untrusted input: bounded record sizes, no extension types, every field checked.
-    A file may still be growing (follow mode): an incomplete tail is simply waited for.
+    A file may still be growing (follow mode): an incomplete tail is simply waited for. A file
+    replaced or truncated under the reader, or data after the end record, ends the reading with
+    `corrupt` saying so; the steps before stay.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._file = self._open()
+        self._splitter = _RecordSplitter()
+        self.header: Header | None = None
+        self.end: End | None = None
+        self.steps_read = 0
+        self.corrupt: str | None = None  # set once the rest of the file cannot be trusted
+        self.file_changed = False  # corrupt because another writer replaced or truncated the file
+        self.bytes_read = 0
+        self._header_start = b""  # the file's first bytes, to notice a header rewritten in place
+
+    def _open(self) -> IO[bytes]:
         try:
-            self._file: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+            return open(self.path, "rb")  # noqa: SIM115 - closed in close()
         except FileNotFoundError:
             raise TraceError(f"no such file: {self.path}") from None
         except IsADirectoryError:
             raise TraceError(f"{self.path} is a directory, not a trace") from None
         except OSError as error:
             raise TraceError(f"cannot open {self.path}: {error.strerror}") from None
-        self._unpacker = msgpack.Unpacker(
-            raw=False,
-            use_list=True,
-            strict_map_key=True,
-            unicode_errors="replace",
-            ext_hook=_refuse_ext,
-            max_buffer_size=MAX_RECORD_BYTES,
-            max_str_len=MAX_STR_BYTES,
-            max_bin_len=MAX_RECORD_BYTES,
-            max_array_len=MAX_ITEMS,
-            max_map_len=MAX_ITEMS,
-        )
-        self.header: Header | None = None
-        self.end: End | None = None
-        self.steps_read = 0
-        self.corrupt: str | None = None  # set once the rest of the file cannot be trusted
-        self.bytes_read = 0
 
     def close(self) -> None:
         self._file.close()
@@ -426,27 +770,60 @@ class TraceReader:
     def poll(self) -> list[Step | End | Header]:
         """Read what has been appended; returns new records (the header first, once)."""
         records: list[Step | End | Header] = []
-        if self.corrupt is not None or self.end is not None:
-            return records
-        while True:
+        if self.corrupt is None:
+            self._notice_file_change()
+        while self.corrupt is None:
             chunk = self._file.read(READ_CHUNK)
             if not chunk:
                 break
+            if self.end is not None:
+                self._fail("data after the end record")
+                break
             self.bytes_read += len(chunk)
             try:
-                self._unpacker.feed(chunk)
-            except msgpack.BufferFull:
-                self._fail("a record is larger than the reader allows")
-                break
-            if not self._drain(records):
-                break
+                self._splitter.feed(chunk)
+                self._drain(records)
+            except TraceError as error:
+                self._fail(error)
         return records
 
     @property
     def pending_bytes(self) -> bool:
         """True if an incomplete record waits at the end of what was read."""
-        # The unpacker keeps unconsumed input; tell() counts what it consumed.
-        return self._unpacker.tell() < self.bytes_read
+        return self._splitter.pending > 0
+
+    def _notice_file_change(self) -> None:
+        """Another run replacing or rewriting the file ends what this reader trusts."""
+        change = self._file_change()
+        if change is None:
+            return
+        if self.header is None:  # nothing shown yet: read the new file from its start
+            self._file.close()
+            self._file = self._open()
+            self._splitter = _RecordSplitter()
+            self.bytes_read = 0
+            return
+        self.corrupt = f"the file was {change}"
+        self.file_changed = True
+
+    def _file_change(self) -> str | None:
+        try:
+            at_path = os.stat(self.path)
+            ours = os.fstat(self._file.fileno())
+        except OSError:  # removed: the writer may still be appending to what we have open
+            return None
+        if (at_path.st_ino, at_path.st_dev) != (ours.st_ino, ours.st_dev):
+            return "replaced by another run"
+        if ours.st_size < self.bytes_read:
+            return "truncated"
+        if self._header_start:
+            position = self._file.tell()
+            self._file.seek(0)
+            start = self._file.read(len(self._header_start))
+            self._file.seek(position)
+            if start != self._header_start:
+                return "replaced by another run"
+        return None
 
     def _fail(self, error: TraceError | str) -> None:
         """Before the header: nothing to play, raise. After it: keep what came before."""
@@ -456,46 +833,44 @@ class TraceReader:
             raise TraceError(f"{self.path}: not a llada-tui trace ({error})")
         self.corrupt = str(error)
 
-    def _drain(self, records: list[Step | End | Header]) -> bool:
-        while True:
-            try:
-                record = next(self._unpacker)
-            except StopIteration:
-                return True
-            except TraceError as error:
-                self._fail(error)
-                return False
-            except (ValueError, TypeError, msgpack.UnpackException) as error:
-                self._fail(f"undecodable data: {type(error).__name__}")
-                return False
-            try:
-                decoded = self._decode(record)
-            except TraceError as error:
-                self._fail(error)
-                return False
+    def _drain(self, records: list[Step | End | Header]) -> None:
+        while (view := self._splitter.next_record()) is not None:
+            if self.end is not None:
+                raise TraceError("data after the end record")
+            decoded = self._decode(view)
             if decoded is not None:
                 records.append(decoded)
-                if isinstance(decoded, End):
-                    return False
+        if self.end is not None and self._splitter.pending:
+            raise TraceError("data after the end record")
 
-    def _decode(self, record: Any) -> Step | End | Header | None:
+    def _decode(self, view: memoryview) -> Step | End | Header | None:
+        kind = _record_type(view)
         if self.header is None:
-            if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("type") != "header":
+            if kind != "header":
+                found = _KINDS[view[0]]
+                if found != "map":
+                    raise TraceError(f"the first record is {_KIND_NAMES[found]}, not a llada-trace header")
+                raise TraceError("no llada-trace header at the start")
+            record = _Map(view, "header", _HEADER_KEYS)
+            if record.string("format", max_chars=MAX_STATUS_CHARS) != FORMAT:
                 raise TraceError("no llada-trace header at the start")
             self.header = _decode_header(record)
+            self._header_start = bytes(view[:HEADER_COMPARED_BYTES])
             return self.header
-        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+        if kind is None:
             raise TraceError(f"record after step {self.steps_read} is not a map with a type")
-        kind = record["type"]
         if kind == "step":
-            step, texts = _decode_step(record, self.header, self.steps_read)
+            if self.steps_read >= self.header.total_steps:
+                raise TraceError(f"more steps than the header's {self.header.total_steps}")
+            what = f"step {self.steps_read}"
+            step, texts = _decode_step(_Map(view, what, _STEP_KEYS), self.header, self.steps_read)
             self.header.token_texts.update(texts)
             self.steps_read += 1
             return step
         if kind == "end":
-            self.end = _decode_end(record)
+            self.end = _decode_end(_Map(view, "end", _END_KEYS), self.header, self.steps_read)
             return self.end
-        return None  # a record type from a newer minor version: skip it
+        return None  # a record type from a newer minor version: skipped unread
 
 
 @dataclass
@@ -509,7 +884,7 @@ class Trace:
 
     @property
     def complete(self) -> bool:
-        return self.end is not None and self.end.status == "complete"
+        return self.warning is None and self.end is not None and self.end.status == "complete"
 
 
 def load_trace(path: str | Path) -> Trace:
@@ -530,13 +905,16 @@ def describe_ending(reader: TraceReader) -> str | None:
     """One line on why a trace has no clean end, or None if it ended normally."""
     header = reader.header
     total = header.total_steps if header else 0
+    where = f"after step {reader.steps_read} of {total}"
+    if reader.file_changed:
+        return f"{reader.corrupt} {where}"  # "the file was truncated after step 12 of 64"
     if reader.corrupt is not None:
-        return f"damaged after step {reader.steps_read} of {total}: {reader.corrupt}"
+        return f"damaged {where}: {reader.corrupt}"
     if reader.end is None:
-        return f"cut short after step {reader.steps_read} of {total} (no end record)"
+        return f"cut short {where} (no end record)"
     if reader.end.status != "complete":
         detail = f": {reader.end.message}" if reader.end.message else ""
-        return f"{reader.end.status} after step {reader.steps_read} of {total}{detail}"
+        return f"{reader.end.status} {where}{detail}"
     return None
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgpack
+
 from llada_tui.core.trace import VERSION, Candidates, End, Header, Step, TraceWriter
 
 BOS, EOS, EOT, MASK = 1, 2, 3, 9
@@ -206,3 +208,15 @@ def hostile_trace(path: Path) -> Path:
     """Token texts that are escape sequences, bidi overrides, wide and zero-width characters."""
     answer = list(HOSTILE)
     return write_trace(path, answer, steps=len(answer) // 2, block_length=len(answer), sure=())
+
+
+def records_of(path: Path) -> list[dict]:
+    """A trace's records as plain msgpack maps, for tests that damage them."""
+    with open(path, "rb") as file:
+        return list(msgpack.Unpacker(file, raw=False))
+
+
+def write_records(path: Path, records: Sequence[object]) -> Path:
+    """Records packed back to back, as a writer that is not TraceWriter would."""
+    path.write_bytes(b"".join(msgpack.packb(record, use_bin_type=True) for record in records))
+    return path

@@ -188,12 +188,12 @@ def test_newer_minor_version_and_unknown_records_are_read(tmp_path: Path) -> Non
     records = [
         header_record(version=[1, 7], extra_field={"a": 1}),
         {"type": "annotation", "text": "from the future"},
-        _encode_step(STEPS[0], {}),
+        *(_encode_step(step, {}) for step in STEPS),
         _encode_end(End("complete", FINAL)),
     ]
     path.write_bytes(b"".join(msgpack.packb(r, use_bin_type=True) for r in records))
     trace = load_trace(path)
-    assert len(trace.steps) == 1 and trace.complete
+    assert len(trace.steps) == 4 and trace.complete
 
 
 @pytest.mark.parametrize(
