@@ -38,9 +38,8 @@ from torch import Tensor
 
 from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.options import SamplingOptions, check_options
 from llada_tui.core.trace import Candidates, Step
-
-REMASKING = ("low_confidence", "random")
 
 Recorder = Callable[[Step], None]
 
@@ -170,24 +169,16 @@ def check_arguments(
         raise ValueError(
             f"attention_mask {tuple(attention_mask.shape)} must have the prompt's shape {tuple(prompt.shape)}"
         )
-    for name, value in (("steps", steps), ("gen_length", gen_length), ("block_length", block_length)):
-        if value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
-    if gen_length % block_length:
-        raise ValueError(f"gen_length ({gen_length}) must be a multiple of block_length ({block_length})")
-    num_blocks = gen_length // block_length
-    if steps % num_blocks:
-        raise ValueError(f"steps ({steps}) must be a multiple of the number of blocks ({num_blocks})")
-    if steps > gen_length:
-        raise ValueError(f"steps ({steps}) must not exceed gen_length ({gen_length})")
-    if temperature < 0:
-        raise ValueError(f"temperature must be 0 or more, got {temperature}")
-    if cfg_scale < 0:
-        raise ValueError(f"cfg_scale must be 0 or more, got {cfg_scale}")
-    if remasking not in REMASKING:
-        raise ValueError(f"unknown remasking {remasking!r}; choose one of {', '.join(REMASKING)}")
-    if topk < 0:
-        raise ValueError(f"topk must be 0 or more, got {topk}")
+    numbers = SamplingOptions(
+        steps=steps,
+        gen_length=gen_length,
+        block_length=block_length,
+        temperature=temperature,
+        cfg_scale=cfg_scale,
+        remasking=remasking,
+        topk=topk,
+    )
+    check_options(numbers)  # the CLI's checks, so that both refuse the same values with the same words
 
 
 def num_transfer_tokens(masked: int, steps: int) -> list[int]:
