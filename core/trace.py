@@ -244,20 +244,36 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 
 class _Cursor:
-    """Walks one complete msgpack value item by item, telling each item's type before decoding it."""
+    """Walks one complete msgpack value item by item, telling each item's type before decoding it.
+
+    The value's bytes are fed to msgpack a chunk at a time, as it asks for them, so walking a
+    large value costs a chunk of memory, not a copy of it.
+    """
 
     def __init__(self, view: memoryview, what: str):
         self.what = what
         self._view = view
+        self._fed = 0
         self._unpacker = msgpack.Unpacker(
             raw=False,
             unicode_errors="replace",
             ext_hook=_refuse_ext,
-            max_buffer_size=max(1, len(view)),
+            max_buffer_size=MAX_RECORD_BYTES,
             max_str_len=MAX_STR_BYTES,
             max_bin_len=MAX_RECORD_BYTES,
         )
-        self._unpacker.feed(view)
+
+    def _run(self, operation: Callable[[], Any]) -> Any:
+        while True:
+            try:
+                return operation()
+            except msgpack.OutOfData:  # msgpack resumes where it stopped once fed more
+                if self._fed >= len(self._view):
+                    raise TraceError(f"{self.what}: a value ends early") from None
+                self._unpacker.feed(self._view[self._fed : self._fed + READ_CHUNK])
+                self._fed += READ_CHUNK
+            except (ValueError, msgpack.UnpackException) as error:  # a string longer than MAX_STR_BYTES
+                raise TraceError(f"{self.what}: a value is too large ({type(error).__name__})") from None
 
     def kind(self) -> str:
         return _KINDS[self._view[self._unpacker.tell()]]
@@ -268,22 +284,19 @@ class _Cursor:
             raise TraceError(f"{what} is {_KIND_NAMES[found]}, not {_KIND_NAMES[kind]}")
 
     def map_length(self) -> int:
-        return self._unpacker.read_map_header()
+        return self._run(self._unpacker.read_map_header)
 
     def array_length(self) -> int:
-        return self._unpacker.read_array_header()
+        return self._run(self._unpacker.read_array_header)
 
     def scalar(self) -> Any:
         """The next item, which the caller has checked is not a map, an array or an extension."""
-        try:
-            return self._unpacker.unpack()
-        except (ValueError, msgpack.UnpackException) as error:  # a string longer than MAX_STR_BYTES
-            raise TraceError(f"{self.what}: a value is too large ({type(error).__name__})") from None
+        return self._run(self._unpacker.unpack)
 
     def skip(self) -> memoryview:
         """Pass over the next item without building it; its bytes."""
         start = self._unpacker.tell()
-        self._unpacker.skip()
+        self._run(self._unpacker.skip)
         return self._view[start : self._unpacker.tell()]
 
     def json_like(self, what: str, depth: int = 0) -> Any:
@@ -343,7 +356,10 @@ class _Map:
         kind = _KINDS[view[0]]
         if kind not in kinds:
             raise TraceError(f"{self.what}: field {key!r} has the wrong type ({_KIND_NAMES[kind]})")
-        return _Cursor(view, self.what).scalar()
+        try:
+            return msgpack.unpackb(view, raw=False, unicode_errors="replace", max_str_len=MAX_STR_BYTES)
+        except ValueError:
+            raise TraceError(f"{self.what}: field {key!r} is too large") from None
 
     def _absent(self, key: str, default: Any) -> bool:
         """True if the key is absent and may be: the caller then returns the default."""
@@ -620,9 +636,11 @@ class TraceWriter:
                 texts[token_id] = _clip_text(token_text(token_id))
         self.header = replace(header, token_texts=texts)
         self._packer = msgpack.Packer(use_bin_type=True)
-        first = self._packer.pack(_encode_header(self.header))
         try:
+            first = self._packer.pack(_encode_header(self.header))
             _decode_header(_Map(memoryview(first), "header", _HEADER_KEYS))
+        except OverflowError:  # an int beyond msgpack's 64 bits
+            raise ValueError("the trace header holds an integer too large to write") from None
         except TraceError as error:
             raise ValueError(f"the trace header would be unreadable: {error}") from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -717,9 +735,13 @@ class _RecordSplitter:
         except (ValueError, msgpack.UnpackException) as error:  # a reserved byte, nesting too deep
             raise TraceError(f"undecodable data ({type(error).__name__})") from None
         size = self._scanner.tell() - self._returned
-        record = bytes(self._pending[:size])
-        del self._pending[:size]
         self._returned += size
+        if size == len(self._pending):  # the usual case: a record ends where the data does
+            record, self._pending = self._pending, bytearray()
+        else:
+            with memoryview(self._pending) as pending:
+                record = bytearray(pending[:size])
+            del self._pending[:size]
         return memoryview(record)
 
 
