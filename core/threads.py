@@ -38,8 +38,9 @@ def use_threads(requested: int | None = None, *, leave_for_ui: bool = False) -> 
     if threads is None:
         threads = max(1, available_cores() - (1 if leave_for_ui else 0))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ["OMP_NUM_THREADS"] = str(threads)
     torch = sys.modules.get("torch")
-    if torch is not None:  # already loaded (the Python API, tests): the environment comes too late
+    if torch is None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read by OpenMP when torch loads
+    else:  # already loaded (the Python API, tests): too late for the environment
         torch.set_num_threads(threads)
     return threads
