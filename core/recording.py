@@ -5,7 +5,6 @@ Needs torch (imported by the commands that record, never by the player).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,7 +15,14 @@ import torch
 
 from llada_tui.core.fast import FastLLaDA, accelerate
 from llada_tui.core.llada import LLaDAModel
-from llada_tui.core.loading import LLaDATokenizer, load_model, load_tokenizer, resolve_checkpoint
+from llada_tui.core.loading import (
+    LLaDATokenizer,
+    load_model,
+    load_tokenizer,
+    read_sampling_defaults,
+    resolve_checkpoint,
+)
+from llada_tui.core.options import SamplingOptions, check_lengths, check_prompt
 from llada_tui.core.sampler import StopSampling, check_arguments, generate
 from llada_tui.core.trace import End, Header, Step, TraceWriter
 
@@ -25,23 +31,6 @@ from llada_tui.core.trace import End, Header, Step, TraceWriter
 FALLBACK_SAMPLING = {"gen_length": 128, "steps": 128, "block_length": 32}
 
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """Sampling parameters as the user gave them; None means "the checkpoint's default"."""
-
-    steps: int | None = None
-    gen_length: int | None = None
-    block_length: int | None = None
-    temperature: float = 0.0
-    cfg_scale: float = 0.0
-    remasking: str = "low_confidence"
-    logits_eos_inf: bool = False
-    confidence_eos_eot_inf: bool = False
-    seed: int = 0
-    topk: int = 5
-    chat_template: bool = True
 
 
 @dataclass
@@ -79,24 +68,25 @@ def load_engine(
     if device == "cuda":
         llada = accelerate(llada, compile=compile)
     tokenizer = load_tokenizer(path)
-    defaults_file = path / "sampling.json"
-    defaults = json.loads(defaults_file.read_text()) if defaults_file.is_file() else {}
     return Engine(
         model=llada,
         tokenizer=tokenizer,
         name=model or "demo",
         device=device,
         dtype=str(next(llada.parameters()).dtype).removeprefix("torch."),
-        defaults={k: int(defaults[k]) for k in FALLBACK_SAMPLING if k in defaults},
+        defaults=sampling_defaults(path),
     )
+
+
+def sampling_defaults(path: Path) -> dict[str, int]:
+    """The lengths a run takes when the user gives none: the checkpoint's sampling.json, else LLaDA-8B's."""
+    return {**FALLBACK_SAMPLING, **read_sampling_defaults(path)}
 
 
 def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
     """The full parameter set of a run, as written to the trace header."""
-    params = {**asdict(options)}
-    for key, fallback in FALLBACK_SAMPLING.items():
-        if params[key] is None:
-            params[key] = engine.defaults.get(key, fallback)
+    params = asdict(options.with_lengths(engine.defaults))
+    check_lengths(params["steps"], params["gen_length"], params["block_length"])
     tokenizer = engine.tokenizer
     # Without an <|eot_id|> token, the EOS/EOT option can only ever concern EOS.
     eot_id = tokenizer.eot_id if tokenizer.eot_id is not None else tokenizer.eos_id
@@ -104,11 +94,13 @@ def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
     return params
 
 
-def encode_prompt(engine: Engine, prompt: str, chat_template: bool) -> list[int]:
-    if not prompt.strip():
-        raise ValueError("the prompt is empty")
+def encode_prompt(engine: Engine, prompt: str, params: dict[str, Any]) -> list[int]:
+    check_prompt(prompt)
     tokenizer = engine.tokenizer
-    return tokenizer.apply_chat_template(prompt) if chat_template else tokenizer.encode(prompt)
+    parse_special = params["parse_special"]
+    if params["chat_template"]:
+        return tokenizer.apply_chat_template(prompt, parse_special=parse_special)
+    return tokenizer.encode(prompt, parse_special=parse_special)
 
 
 def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
@@ -116,7 +108,7 @@ def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
     tokenizer = engine.tokenizer
     header = Header(
         prompt_text=prompt,
-        prompt_ids=encode_prompt(engine, prompt, params["chat_template"]),
+        prompt_ids=encode_prompt(engine, prompt, params),
         model={
             "name": engine.name,
             "config": engine.model.config.summary(),
@@ -147,6 +139,7 @@ def record_run(
     path: str | Path,
     on_step: Callable[[Step], None] | None = None,
     on_header: Callable[[Header], None] | None = None,
+    overwrite: bool = False,
 ) -> End:
     """Sample with the header's parameters, writing every step to `path` as it happens.
 
@@ -154,9 +147,10 @@ def record_run(
     `on_step` sees each step after it is on disk; raising StopSampling there cancels the run
     at that step boundary (the trace then ends as "interrupted"). Errors while sampling end
     the trace as "error" and propagate; the steps recorded so far stay in the file.
+    An existing file raises FileExistsError unless `overwrite`.
     """
     params = header.params
-    writer = TraceWriter(path, header, engine.tokenizer.token_text)
+    writer = TraceWriter(path, header, engine.tokenizer.token_text, overwrite=overwrite)
     if on_header is not None:
         on_header(writer.header)
 

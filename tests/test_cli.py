@@ -112,7 +112,7 @@ def test_info_on_a_cut_short_trace(tmp_path: Path, tiny_checkpoint: Path, capsys
         (["--gen-length", "20", "--block-length", "8"], "must be a multiple of block_length"),
         (["--steps", "3", "--gen-length", "16", "--block-length", "8"], "multiple of the number of blocks"),
         (["--steps", "32", "--gen-length", "16", "--block-length", "16"], "must not exceed gen_length"),
-        (["--topk", "-1"], "topk must be 0 or more"),
+        (["--topk", "-1"], "topk must be between 0 and 1000"),
     ],
 )
 def test_bad_sampling_arguments_exit_2_with_one_line(
@@ -206,12 +206,104 @@ def test_a_tokenizer_without_chat_template(tmp_path: Path, capsys) -> None:  # n
 def test_unwritable_output_is_one_line(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    assert record(tiny_checkpoint, blocker / "run.trace") == 1
+    assert record(tiny_checkpoint, blocker / "run.trace") == 2  # refused before loading the model
     err = capsys.readouterr().err
-    assert err.startswith("llada-tui: error:") and err.count("\n") == 1
+    assert err.startswith("llada-tui: error:") and "is not a folder" in err and err.count("\n") == 1
     trace = tmp_path / "run.trace"
     assert record(tiny_checkpoint, trace) == 0
     capsys.readouterr()
-    assert main(["export", str(trace), "-o", str(blocker / "out.json")]) == 1
+    assert main(["export", str(trace), "-o", str(blocker / "out.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("llada-tui: error:") and err.count("\n") == 1
+
+
+def test_record_answers_on_stdout_and_reports_on_stderr(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:  # noqa: ANN001
+    output = tmp_path / "run.trace"
+    assert record(tiny_checkpoint, output, "--threads", "1") == 0
+    captured = capsys.readouterr()
+    assert captured.out == load_trace(output).end.final_text + "\n"  # the answer alone, unwrapped
+    assert "8 steps in" in captured.err and "1 CPU thread;" in captured.err and str(output) in captured.err
+
+
+def test_info_on_a_partial_trace_says_so(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from synthetic_traces import write_trace
+
+    trace = write_trace(tmp_path / "cut.trace", ending="none", stop_after=3)
+    assert main(["info", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert "answer:" not in out  # nothing is passed off as the answer
+    partial = next(line for line in out.splitlines() if line.startswith("partial:"))
+    assert "·" in partial and "after step 3" in out
+
+
+def test_play_missing_file_is_the_same_error_as_info(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    missing = str(tmp_path / "missing.trace")
+    assert main(["play", missing]) == 1
+    play_err = capsys.readouterr().err
+    assert main(["info", missing]) == 1
+    assert play_err == capsys.readouterr().err
+    assert play_err.startswith("llada-tui: error: no such file")
+
+
+def test_unknown_option_gets_the_commands_usage(capsys) -> None:  # noqa: ANN001
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "x.trace", "--bogus"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: llada-tui play") and "unrecognized arguments: --bogus" in err
+
+
+def test_version(capsys) -> None:  # noqa: ANN001
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("llada-tui 0.")
+
+
+def test_export_never_overwrites_silently(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from synthetic_traces import write_trace
+
+    trace = write_trace(tmp_path / "run.trace")
+    mine = tmp_path / "mine.json"
+    mine.write_text("my work")
+    assert main(["export", str(trace), "-o", str(mine)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err and mine.read_text() == "my work"
+    assert main(["export", str(trace), "-o", str(mine), "--force"]) == 0
+    assert json.loads(mine.read_text())["format"] == "llada-trace"
+    assert main(["export", str(trace), "-o", str(tmp_path / "no" / "such" / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and err.count("\n") == 1
+
+
+def test_a_second_writer_to_the_same_file_is_refused(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # noqa: ANN001
+    """Two runs to one -o: the one that finds the file made after its early check must not touch it."""
+    from llada_tui.core import recording
+
+    output = tmp_path / "run.trace"
+    load_engine = recording.load_engine
+
+    def other_run_creates_the_file(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        output.write_bytes(b"the other run's trace")
+        return load_engine(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "load_engine", other_run_creates_the_file)
+    assert record(tiny_checkpoint, output) == 2
+    err = capsys.readouterr().err
+    assert "exists (another run may be writing it)" in err and err.count("\n") == 1
+    assert output.read_bytes() == b"the other run's trace"
+
+
+def test_the_engine_needs_no_transformers(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Recording works with transformers made unimportable: nothing imports it, and it is not a dependency."""
+    script = (
+        "import sys; sys.modules['transformers'] = None\n"
+        "from llada_tui.core.cli import main\n"
+        f"sys.exit(main(['record', 'hi', '--model', {str(tiny_checkpoint)!r}, '-o', {str(tmp_path / 'x.trace')!r},"
+        " '--steps', '4', '--gen-length', '8', '--block-length', '8']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert "transformers" not in pyproject
