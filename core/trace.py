@@ -220,8 +220,8 @@ def _kind_of(first: int) -> str:
         return "array"
     if first <= 0xBF or first in (0xD9, 0xDA, 0xDB):
         return "str"
-    scalars = {0xC0: "nil", 0xC2: "bool", 0xC3: "bool", 0xC4: "bin", 0xC5: "bin", 0xC6: "bin", 0xCA: "float"}
-    return scalars.get(first, "float" if first == 0xCB else "extension")
+    scalars = {0xC0: "nil", 0xC2: "bool", 0xC3: "bool", 0xC4: "bin", 0xC5: "bin", 0xC6: "bin"}
+    return scalars.get(first, "float" if first in (0xCA, 0xCB) else "extension")  # 0xC1 is never used
 
 
 _KINDS = tuple(_kind_of(first) for first in range(256))
@@ -346,9 +346,6 @@ class _Map:
                     raise TraceError(f"{what}: field {key!r} appears twice")
                 self._values[key] = value
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._values
-
     def _get(self, key: str, kinds: tuple[str, ...]) -> Any:
         view = self._values.get(key)
         if view is None:
@@ -409,11 +406,11 @@ class _Map:
 
     def json_like(self, key: str, what: str, default: Any = _REQUIRED) -> Any:
         """Free-form metadata (model, params): small, JSON-like, every float finite."""
+        if self._absent(key, default):
+            return default
         view = self._values.get(key)
         if view is None:
-            if default is _REQUIRED:
-                raise TraceError(f"{self.what}: field {key!r} is missing")
-            return default
+            raise TraceError(f"{self.what}: field {key!r} is missing")
         if len(view) > MAX_METADATA_BYTES:
             raise TraceError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
         return _Cursor(view, what).json_like(what)
@@ -526,11 +523,11 @@ def _check_params(params: dict[str, Any]) -> None:
     check("temperature", (int, float), 0, math.inf)
     check("cfg_scale", (int, float), 0, math.inf)
     optional = {"eos_id": (0, MAX_TOKEN_ID), "eot_id": (0, MAX_TOKEN_ID), "topk": (0, MAX_TOPK), "seed": SEED_RANGE}
-    for key, (low, high) in optional.items():
-        if key in params:
+    for key, (low, high) in optional.items():  # absent or nil: not recorded
+        if params.get(key) is not None:
             check(key, (int,), low, high)
     for key in ("logits_eos_inf", "confidence_eos_eot_inf", "chat_template"):
-        if key in params:
+        if params.get(key) is not None:
             check(key, (bool,))
 
 
