@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import io
 import re
 import subprocess
 import sys
@@ -12,10 +14,14 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 from synthetic_traces import ARITHMETIC, Vocabulary, header_for, hostile_trace, llada_steps, write_trace
+from textual.command import CommandPalette
+from textual.events import MouseScrollDown, MouseScrollUp
 from textual.pilot import Pilot
+from textual.widgets import Static
 
-from llada_tui.core.trace import Header, TraceError, TraceWriter
+from llada_tui.core.trace import End, Header, TraceError, TraceWriter
 from llada_tui.tui.app import SPEEDS, PlayerApp, run_player
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.palette import ColourMode
@@ -196,7 +202,7 @@ async def test_tab_and_shift_tab_move_the_token_cursor(trace_path: Path) -> None
         await pilot.press("tab", "tab", "tab")
         assert grid.cursor == 3
         assert "“ 72”" in screen_text(app)
-        assert "commit step 1 · conf 0.99" in screen_text(app)
+        assert "committed at step 1 · conf 0.99" in screen_text(app)
         await pilot.press("shift+tab")
         assert grid.cursor == 2
         await pilot.press("escape")
@@ -214,7 +220,7 @@ async def test_masked_token_shows_candidates(trace_path: Path) -> None:
         assert "masked" in text
         assert "candidates at step 2" in text
         assert "“ answer”" in text  # the model's top candidate
-        assert "top-1 p " in text
+        assert "top guess p " in text
 
 
 async def test_click_on_a_token_moves_the_cursor(trace_path: Path) -> None:
@@ -223,7 +229,7 @@ async def test_click_on_a_token_moves_the_cursor(trace_path: Path) -> None:
         await started(app, pilot)
         await pilot.press("end")
         grid = app.query_one(TokenGrid)
-        part = next(p for p in grid.grid_layout.lines[0] if p.pos == 1)  # " answer"
+        part = next(p for p in grid.grid_layout.line_parts(0) if p.pos == 1)  # " answer"
         await pilot.click(TokenGrid, offset=(grid.styles.padding.left + part.x + 2, 0))
         assert grid.cursor == 1
         assert "“ answer”" in screen_text(app)
@@ -280,15 +286,27 @@ async def test_find_text_spanning_tokens_and_not_found(trace_path: Path) -> None
         assert app.focused is grid
 
 
-async def test_help_screen_lists_every_key(trace_path: Path) -> None:
+def help_text(app: PlayerApp) -> str:
+    """Everything on the help screen, scrolled or not, as plain text."""
+    console = Console(width=300, file=io.StringIO(), record=True)
+    for static in app.screen.query(Static):
+        console.print(static.content)
+    return console.export_text()
+
+
+async def test_help_screen_lists_every_key_and_explains_the_marks(trace_path: Path) -> None:
     app = PlayerApp(FileSource.open(trace_path))
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        text = screen_text(app)
+        assert "Step back" in screen_text(app)
+        text = help_text(app)
         for binding in [*PlayerApp.BINDINGS, *TokenGrid.BINDINGS]:
             assert (binding.tooltip or binding.description) in text
+        for mark in ("⋄", "···", "↵", "⍰", "block", "conf", "candidates", "top guess p", "committed/step", "temp"):
+            assert mark in text, mark
+        assert "ctrl+p" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("question_mark", "q")  # q closes help, does not quit
@@ -367,20 +385,18 @@ def test_bad_files_raise_trace_error_for_the_cli_to_report(tmp_path: Path) -> No
     # run_player prints nothing itself: the CLI reports TraceError as for info and export.
     not_a_trace = tmp_path / "notes.txt"
     not_a_trace.write_text("hello, I am not a trace\n")
-    newer = write_trace(tmp_path / "newer.trace", version=(2, 0))
     empty = tmp_path / "empty.trace"
     empty.write_bytes(b"")
     cases = {
         tmp_path / "missing.trace": "no such file",
         not_a_trace: "not a llada-tui trace",
-        newer: "newer than this llada-tui reads",
         empty: "empty file",
         tmp_path: "is a directory",
     }
     for path, reason in cases.items():
         with pytest.raises(TraceError, match=reason):
             run_player(str(path))
-    for path in (not_a_trace, newer):  # a missing file is waited for when following
+    for path in (not_a_trace, tmp_path):  # a missing file is waited for when following
         with pytest.raises(TraceError):
             run_player(str(path), follow=True)
 
@@ -398,8 +414,7 @@ def test_play_errors_end_in_one_line_and_exit_status_1(tmp_path: Path) -> None:
 
 
 async def test_follow_mode_shows_steps_as_they_land(tmp_path: Path) -> None:
-    path = tmp_path / "growing.trace"
-    path.write_bytes(b"")  # the writer has not started yet
+    path = tmp_path / "growing.trace"  # the writer has not started yet: no file
     vocabulary = Vocabulary()
     header = header_for(vocabulary, len(ARITHMETIC), STEPS, 8)
     steps = list(llada_steps(ARITHMETIC, vocabulary, STEPS, 8))
@@ -436,12 +451,12 @@ async def test_follow_mode_shows_steps_as_they_land(tmp_path: Path) -> None:
                 gate.release()
             await until(lambda: app.recording.length == 5, "five steps")
             assert app.position == 5  # at the live edge, it stays at the edge
-            assert "● LIVE" in screen_text(app)
+            assert "● following" in screen_text(app) and "paused" not in screen_text(app)
             await pilot.press("left", "left")
             gate.release()
             await until(lambda: app.recording.length == 6, "a sixth step")
             assert app.position == 3  # behind the edge, it stays where the user put it
-            assert "live: End to catch up" in screen_text(app)
+            assert "behind live: End to catch up" in screen_text(app) and "paused" in screen_text(app)
             await pilot.press("end")
             for _ in range(len(steps) - 6):
                 gate.release()
@@ -451,7 +466,7 @@ async def test_follow_mode_shows_steps_as_they_land(tmp_path: Path) -> None:
             gate.release()  # the end record
             await until(lambda: app.recording.ended, "the end")
             assert "ended" in screen_text(app)
-            assert "LIVE" not in screen_text(app)
+            assert "following" not in screen_text(app)
             assert grid_text(app).startswith("The answer is 72.")
     finally:
         for _ in range(len(steps) + 2):
@@ -540,6 +555,9 @@ async def test_follow_mode_exits_with_one_line_when_garbage_arrives(tmp_path: Pa
     path = tmp_path / "garbage.trace"
     path.write_bytes(b"")
     app = PlayerApp(FollowSource.open(path, interval=0.01))
+    said = []
+    exit_app = app.exit
+    app.exit = lambda *args, **kwargs: (said.append(kwargs.get("message")), exit_app(*args, **kwargs))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.05)
         path.write_bytes(b"\x93\x01\x02\x03 definitely not a trace")
@@ -547,7 +565,8 @@ async def test_follow_mode_exits_with_one_line_when_garbage_arrives(tmp_path: Pa
             await pilot.pause(0.01)
             if not app.is_running:
                 break
-    assert app.return_code == 2
+    assert app.return_code == 1
+    assert isinstance(said[0], Text) and said[0].plain.startswith("llada-tui: error: ")  # Text: never markup
 
 
 async def test_follow_mode_says_when_the_writer_has_gone_quiet(tmp_path: Path) -> None:
@@ -568,7 +587,7 @@ async def test_follow_mode_says_when_the_writer_has_gone_quiet(tmp_path: Path) -
             await pilot.pause(0.01)
             if "no new step for" in screen_text(app):
                 break
-        assert "● LIVE" in screen_text(app) and "no new step for" in screen_text(app)
+        assert "● following" in screen_text(app) and "no new step for" in screen_text(app)
         writer.write_step(list(llada_steps(ARITHMETIC, vocabulary, STEPS, 8))[3])  # it was only slow
         for _ in range(300):
             await pilot.pause(0.01)
@@ -577,3 +596,158 @@ async def test_follow_mode_says_when_the_writer_has_gone_quiet(tmp_path: Path) -
         await pilot.pause(0.05)
         assert app.recording.length == 4 and "no new step" not in screen_text(app)
     writer.close()
+
+
+# ---------------------------------------------------------------------- an answer longer than the grid
+
+
+def long_answer_trace(path: Path) -> Path:
+    """gen_length 512, 64 steps, blocks of 64: at 80x24 the answer is several screens long."""
+    words = [" " + word for word in "the quick brown fox jumps over a lazy dog while it rains".split()]
+    answer = [words[i % len(words)] for i in range(512)]
+    return write_trace(path, answer, steps=64, block_length=64, sure=())
+
+
+LONG_KEYS = [  # from step 32, where the answer is longer than the grid in either layout
+    (["end"], 64),
+    (["G"], 64),
+    (["home"], 0),
+    (["pagedown"], 42),
+    (["pageup"], 22),
+    (["right"], 33),
+    (["j"], 33),
+    (["k"], 31),
+    (["right_square_bracket"], 40),
+]
+
+
+@pytest.mark.parametrize("layout_keys", [[], ["w"]], ids=["plain", "future-width"])
+async def test_step_keys_reach_the_player_when_the_grid_scrolls(tmp_path: Path, layout_keys: list[str]) -> None:
+    app = PlayerApp(FileSource.open(long_answer_trace(tmp_path / "long.trace")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press(*layout_keys)
+        grid = app.query_one(TokenGrid)
+        for keys, expected in LONG_KEYS:
+            app.position = 32
+            await pilot.pause()
+            assert grid.max_scroll_y > 0 and app.focused is grid  # the grid does scroll
+            await pilot.press(*keys)
+            assert app.position == expected, keys
+        await pilot.press("end")
+        assert "step 64/64" in screen_text(app)
+
+
+async def test_the_grid_scrolls_with_its_own_keys(tmp_path: Path) -> None:
+    app = PlayerApp(FileSource.open(long_answer_trace(tmp_path / "long.trace")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        grid = app.query_one(TokenGrid)
+        await pilot.press("end", "down", "down")
+        assert grid.scroll_y == 2 and app.position == 64
+        await pilot.press("up")
+        assert grid.scroll_y == 1
+        await pilot.press("shift+down")
+        assert grid.scroll_y == 1 + grid.scrollable_content_region.height
+        await pilot.press("shift+up")
+        assert grid.scroll_y == 1
+        assert app.position == 64  # scrolling never moves the timeline
+
+
+async def test_j_and_k_step_like_the_arrows(trace_path: Path) -> None:
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("j", "j", "j", "k")
+        assert app.position == 2
+
+
+async def test_ctrl_c_quits(trace_path: Path) -> None:
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("slash")  # even from the find bar
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_the_mouse_wheel_steps_on_the_timeline(trace_path: Path) -> None:
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        timeline = app.query_one(Timeline)
+        for _ in range(3):
+            timeline.post_message(MouseScrollDown(timeline, 5, 0, 0, 0, 0, False, False, False))
+        await pilot.pause()
+        assert app.position == 3
+        timeline.post_message(MouseScrollUp(timeline, 5, 0, 0, 0, 0, False, False, False))
+        await pilot.pause()
+        assert app.position == 2
+
+
+@pytest.mark.parametrize(
+    ("typed", "check"),
+    [
+        ("step 12", lambda app: app.position == 12),
+        ("40%", lambda app: app.position == round(STEPS * 0.4)),
+        ("colour", lambda app: app.query_one(TokenGrid).mode is ColourMode.CONFIDENCE),
+        ("find", lambda app: app.focused.id == "find"),
+        ("help", lambda app: isinstance(app.screen, HelpScreen)),
+        ("last step", lambda app: app.position == STEPS),
+    ],
+)
+async def test_command_palette_has_the_players_commands(trace_path: Path, typed: str, check) -> None:
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*typed)
+        for _ in range(50):  # the palette searches in a worker
+            await pilot.pause(0.02)
+            if app.screen.query("CommandList Option"):
+                break
+        await pilot.press("enter")
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if check(app):
+                break
+        assert check(app), typed
+
+
+# ---------------------------------------------------------------------- run info: the whole prompt
+
+
+def custom_trace(
+    path: Path, prompt: str = "What is 48 + 24?", end: End | None = None, model: dict | None = None
+) -> Path:
+    """The arithmetic trace with a prompt, an end record and a model description of the test's choosing."""
+    vocabulary = Vocabulary()
+    header = header_for(vocabulary, len(ARITHMETIC), STEPS, 8, prompt=prompt)
+    if model is not None:
+        header = dataclasses.replace(header, model=model)
+    writer = TraceWriter(path, header, vocabulary.text_of)
+    for step in llada_steps(ARITHMETIC, vocabulary, STEPS, 8, sure=(3,)):
+        writer.write_step(step)
+    writer.close(end or End("complete", [vocabulary.id_of(t) for t in ARITHMETIC], "", 1.0))
+    return path
+
+
+LONG_PROMPT = "Write a haiku about " + " ".join(f"word{i}" for i in range(60)) + " and end with THE-LAST-WORD"
+
+
+async def test_the_whole_prompt_can_be_read_in_run_info(tmp_path: Path) -> None:
+    app = PlayerApp(FileSource.open(custom_trace(tmp_path / "long-prompt.trace", prompt=LONG_PROMPT)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        assert "THE-LAST-WORD" not in screen_text(app)  # the header cuts it
+        await pilot.press("i")
+        assert "THE-LAST-WORD" in screen_text(app) and "word30" in screen_text(app)
+        assert "temperature" in screen_text(app)
+        await pilot.press("escape")
+        assert "THE-LAST-WORD" not in screen_text(app)
+        await pilot.click("#header")
+        await pilot.pause()
+        assert "THE-LAST-WORD" in screen_text(app)

@@ -56,7 +56,7 @@ def shapes_of(texts: list[str]) -> tuple[list[tuple[str, ...]], list[bool]]:
 def test_layout_wraps_at_words_and_strips_the_wrapped_space() -> None:
     shapes, starts = shapes_of(["The", " quick", " br", "own", " fox", " jumps"])
     layout = GridLayout(shapes, starts, 10)
-    lines = ["".join(layout.parts_of[p.pos][p.index] for p in line) for line in layout.lines]
+    lines = ["".join(layout.texts(p.pos)[p.index] for p in layout.line_parts(y)) for y in range(layout.height)]
     assert lines == ["The quick", "brown fox", "jumps"]  # "brown" is not split between its tokens
     assert layout.stripped == {2, 5}
     assert all(cell_len(line) <= 10 for line in lines)
@@ -65,25 +65,26 @@ def test_layout_wraps_at_words_and_strips_the_wrapped_space() -> None:
 def test_layout_breaks_at_newlines_and_splits_long_tokens() -> None:
     shapes, starts = shapes_of(["ab\ncd", "x" * 25, "中文中文中文"])
     layout = GridLayout(shapes, starts, 10)
-    lines = ["".join(layout.parts_of[p.pos][p.index] for p in line) for line in layout.lines]
+    lines = ["".join(layout.texts(p.pos)[p.index] for p in layout.line_parts(y)) for y in range(layout.height)]
     assert lines[0] == "ab↵"
     assert lines[1].startswith("cd")
     assert all(cell_len(line) <= 10 for line in lines)
     assert "".join(lines).replace("↵", "\n") == "ab\ncd" + "x" * 25 + "中文中文中文"
-    assert layout.first_line == [0, 1, 3]
+    assert list(layout.first_line) == [0, 1, 3]
 
 
 def test_layout_keeps_wide_characters_aligned() -> None:
     shapes, starts = shapes_of(["中", "文", "a", " 中文字"])
     layout = GridLayout(shapes, starts, 7)
-    for line in layout.lines:
+    lines = [layout.line_parts(y) for y in range(layout.height)]
+    for line in lines:
         x = 0
         for part in line:
-            assert part.x == x and part.width == cell_len(layout.parts_of[part.pos][part.index])
+            assert part.x == x and part.width == cell_len(layout.texts(part.pos)[part.index])
             x += part.width
         assert x <= 7
     # a wide character never straddles the edge: it moves to the next line
-    assert [[p.pos for p in line] for line in layout.lines] == [[0, 1, 2], [3]]
+    assert [[p.pos for p in line] for line in lines] == [[0, 1, 2], [3]]
 
 
 def test_position_at_maps_cells_back_to_positions() -> None:

@@ -8,19 +8,25 @@ to a clock so that frames dropped under load do not slow it down.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
+from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
+from llada_tui.core.inert import inert_block, inert_text
+from llada_tui.tui.commands import PlayerCommands
 from llada_tui.tui.help import HelpScreen
+from llada_tui.tui.info import InfoScreen
 from llada_tui.tui.palette import ColourMode, legend
 from llada_tui.tui.recording import Recording
 from llada_tui.tui.search import Match, find_text
@@ -36,7 +42,8 @@ from llada_tui.tui.sources import (
     StepsArrived,
 )
 from llada_tui.tui.widgets.find_bar import FindBar
-from llada_tui.tui.widgets.grid import TokenGrid
+from llada_tui.tui.widgets.grid import Placeholders, TokenGrid
+from llada_tui.tui.widgets.legend_line import LegendLine
 from llada_tui.tui.widgets.run_header import PlayState, RunHeader
 from llada_tui.tui.widgets.step_panel import StepPanel
 from llada_tui.tui.widgets.timeline import Timeline
@@ -52,12 +59,12 @@ STEP_KEYS = Binding.Group("Step", compact=True)
 class PlayerApp(App[None]):
     CSS_PATH = "player.tcss"
     TITLE = "llada-tui play"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {PlayerCommands}
 
     BINDINGS = [
         Binding("space", "toggle_play", "Play/pause", tooltip="Play / pause (stops at the end)", id="play"),
-        Binding("left,h,comma", "step(-1)", "Step back", key_display="←", group=STEP_KEYS, id="step-back"),
-        Binding("right,l,full_stop", "step(1)", "Step forward", key_display="→", group=STEP_KEYS, id="step-forward"),
+        Binding("left,h,k,comma", "step(-1)", "Step back", key_display="←", group=STEP_KEYS, id="step-back"),
+        Binding("right,l,j,full_stop", "step(1)", "Step forward", key_display="→", group=STEP_KEYS, id="step-forward"),
         Binding("shift+left,pageup", "step(-10)", "Back 10 steps", show=False, id="back-ten"),
         Binding("shift+right,pagedown", "step(10)", "Forward 10 steps", show=False, id="forward-ten"),
         Binding("home,g", "first", "First step", show=False, id="first"),
@@ -68,22 +75,35 @@ class PlayerApp(App[None]):
         Binding("plus,equals_sign", "speed(1)", "Faster", show=False, id="faster"),
         Binding("minus,underscore", "speed(-1)", "Slower", show=False, id="slower"),
         Binding("c", "colour_mode", "Colour", tooltip="Colour by commit step or by confidence", id="colour"),
+        Binding(
+            "w",
+            "placeholders",
+            "Placeholders",
+            show=False,
+            tooltip="Masked tokens: plain dots, or the width of the token to come (see below)",
+            id="placeholders",
+        ),
         Binding("slash", "find", "Find", tooltip="Find text: the first step at which it is visible", id="find"),
         Binding("n", "next_match(1)", "Next match", show=False, id="match-next"),
         Binding("N", "next_match(-1)", "Previous match", show=False, id="match-previous"),
+        Binding("i", "info", "Run info", show=False, tooltip="Run info: whole prompt, model, parameters", id="info"),
         Binding("question_mark", "help", "Help", tooltip="Help: this screen", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-now"),
     ]
 
     position: var[int] = var(0, init=False)
     playing: var[bool] = var(False, init=False)
 
     def __init__(self, source: Source):
-        super().__init__()
+        # NO_COLOR: Textual's default filter still turns colours into greys; ansi_color makes
+        # it drop every colour instead (bold, dim, underline and reverse stay).
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.source = source
         self.recording = Recording()
         self.speed_index = DEFAULT_SPEED
         self.mode = ColourMode.STEP
+        self.placeholders = Placeholders.PLAIN
         self._stop = threading.Event()
         self._anchor = (0.0, 0)  # (clock, position) playback is measured from
         self._timer: Timer | None = None
@@ -100,7 +120,7 @@ class PlayerApp(App[None]):
             with Vertical(id="main"):
                 yield Static("loading trace…", id="status")
                 yield TokenGrid(self.recording, id="grid")
-                yield Static(id="legend")
+                yield LegendLine(id="legend")
             with Vertical(id="side"):
                 yield TokenPanel(id="token-panel")
                 yield StepPanel(id="step-panel")
@@ -138,15 +158,32 @@ class PlayerApp(App[None]):
         grid = TokenGrid(self.recording, id="grid")
         grid.monochrome = self.no_color
         grid.set_mode(self.mode)
+        grid.placeholders = self.placeholders
         grid.display = False
         await old_grid.remove()
         await self.query_one("#main").mount(grid, before="#legend")
-        self.query_one("#status", Static).update(status)
+        self._show_status(status)
         self.query_one("#status").display = True
         self.position = 0
         self._run_source()
         grid.focus()
         self._show_all()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Notifications go to the line under the grid, not to toasts over the panels.
+
+        Always shown as plain, inert text, whatever `markup` says: they quote trace contents
+        and what the user typed, and Textual's own few notices need no styling.
+        """
+        self.query_one(LegendLine).show_notice(message, title, severity)
 
     def action_quit(self) -> None:
         self._stop.set()
@@ -157,13 +194,18 @@ class PlayerApp(App[None]):
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW, "-narrow")
+        # narrow, the footer keeps its room for q Quit; the help screen names ctrl+p
+        footer = self.query_one(Footer)
+        if footer.show_command_palette != (event.size.width >= NARROW):
+            footer.show_command_palette = event.size.width >= NARROW
+            footer.refresh(recompose=True)
         self._show_legend()
 
     def _show_legend(self) -> None:
         if self.recording.ready:
             width = 8 if self.size.width < NARROW else 16
             shown = legend(self.mode, self.recording.total_steps, self.no_color, width)
-            self.query_one("#legend", Static).update(shown, layout=False)
+            self.query_one(LegendLine).set_legend(shown)
 
     @property
     def grid(self) -> TokenGrid:
@@ -172,7 +214,11 @@ class PlayerApp(App[None]):
     # ------------------------------------------------------------------ records arriving
 
     def on_status(self, message: Status) -> None:
-        self.query_one("#status", Static).update(message.text)
+        self._show_status(message.text)
+
+    def _show_status(self, status: str) -> None:
+        """A source's status line, shown in place of the grid: it quotes prompts and file names."""
+        self.query_one("#status", Static).update(Text(inert_block(status)))
 
     def on_header_arrived(self, message: HeaderArrived) -> None:
         self.recording.start(message.header)
@@ -206,7 +252,7 @@ class PlayerApp(App[None]):
 
     def on_source_failed(self, message: SourceFailed) -> None:
         self._stop.set()
-        self.exit(return_code=2, message=f"llada-tui: {message.message}")
+        self.exit(return_code=1, message=Text(f"llada-tui: error: {inert_text(message.message)}"))
 
     # ------------------------------------------------------------------ drawing
 
@@ -247,11 +293,19 @@ class PlayerApp(App[None]):
 
     @on(Timeline.Seek)
     def _seek(self, message: Timeline.Seek) -> None:
-        self._go(message.t)
+        self.go_to(message.t)
+
+    @on(Timeline.Wheel)
+    def _wheel(self, message: Timeline.Wheel) -> None:
+        self.go_to(self.position + message.steps)
+
+    @on(RunHeader.Clicked)
+    def _header_clicked(self) -> None:
+        self.action_info()
 
     # ------------------------------------------------------------------ playback
 
-    def _go(self, t: int) -> None:
+    def go_to(self, t: int) -> None:
         """Move to timeline position t (clamped); playing goes on from there."""
         self.position = max(0, min(t, self.recording.length))
         self._anchor = (time.monotonic(), self.position)
@@ -278,24 +332,24 @@ class PlayerApp(App[None]):
         self.playing = not self.playing
 
     def action_step(self, delta: int) -> None:
-        self._go(self.position + delta)
+        self.go_to(self.position + delta)
 
     def action_first(self) -> None:
-        self._go(0)
+        self.go_to(0)
 
     def action_last(self) -> None:
-        self._go(self.recording.length)
+        self.go_to(self.recording.length)
 
     def action_jump(self, tenths: int) -> None:
-        self._go(round(self.recording.length * tenths / 10))
+        self.go_to(round(self.recording.length * tenths / 10))
 
     def action_block(self, direction: int) -> None:
         starts = sorted({*self.recording.boundaries(), 0, self.recording.length})
         starts = [s for s in starts if s <= self.recording.length]
         if direction > 0:
-            self._go(next((s for s in starts if s > self.position), self.recording.length))
+            self.go_to(next((s for s in starts if s > self.position), self.recording.length))
         else:
-            self._go(next((s for s in reversed(starts) if s < self.position), 0))
+            self.go_to(next((s for s in reversed(starts) if s < self.position), 0))
 
     def action_speed(self, delta: int) -> None:
         self.speed_index = max(0, min(len(SPEEDS) - 1, self.speed_index + delta))
@@ -307,6 +361,21 @@ class PlayerApp(App[None]):
         self.grid.set_mode(self.mode)
         self._show_legend()
         self._show_all()
+
+    def action_placeholders(self) -> None:
+        plain = self.placeholders is Placeholders.PLAIN
+        self.placeholders = Placeholders.FUTURE_WIDTH if plain else Placeholders.PLAIN
+        self.grid.set_placeholders(self.placeholders)
+        self.notify(
+            "masked tokens take the width of the token to come (w: plain dots)"
+            if plain
+            else "masked tokens are plain dots (w: the width of the token to come)",
+            markup=False,
+        )
+
+    def action_info(self) -> None:
+        if self.recording.ready and not isinstance(self.screen, InfoScreen):
+            self.push_screen(InfoScreen(self.recording))
 
     def action_help(self) -> None:
         # Subclasses (live mode) add keys of their own: list the whole class hierarchy's.
@@ -345,7 +414,7 @@ class PlayerApp(App[None]):
         self._match_index = (self._match_index + direction) % len(self._matches)
         match = self._matches[self._match_index]
         self.playing = False
-        self._go(match.t)
+        self.go_to(match.t)
         self.grid.set_cursor(match.pos)
         self.notify(
             f"“{self._match_query}” visible from step {match.t} "

@@ -1,4 +1,5 @@
-"""The help screen: every key of the player, taken from the bindings themselves."""
+"""The help screen: every key of the player, taken from the bindings themselves, then what the
+marks and the words on screen mean (a newcomer's legend)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,49 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from llada_tui.core.inert import BIDI_MARK, EMPTY_MARK, INVISIBLE_MARK, NEWLINE_MARK, TAB_MARK
+from llada_tui.tui.layout import PLACEHOLDER
+from llada_tui.tui.palette import SPECIAL_MARK
+
+MARKS = [
+    (PLACEHOLDER * 3, "masked: not decided yet. Plain dots by default; w gives each masked token the width of "
+     "the token it becomes: a layout that stays put, but whose dots show the answer's word shapes before they "
+     "are decided (live mode cannot know them)"),
+    ("colour", "the step that committed the token, early → late; c: its confidence then, low (red) → high (green)"),
+    ("dim plain bold", "the same without colour (NO_COLOR): the first, middle and last third of the scale"),
+    ("bold underlined", "committed by the step just applied"),
+    (SPECIAL_MARK, "a special token (end of text, end of turn...): the Token panel names it"),
+    (f"{NEWLINE_MARK} {TAB_MARK} {EMPTY_MARK}", "a newline, a tab, an empty token"),
+    (f"{INVISIBLE_MARK} {BIDI_MARK}", "an invisible or control character; a text-direction control "
+     "(shown, never applied)"),
+    ("…", "a token cut to fit: the Token panel shows its text"),
+]  # fmt: skip
+
+WORDS = [
+    ("step", "one forward pass of the model: it commits (unmasks) the masked positions it is surest of"),
+    ("block", "the answer is filled block by block, left to right, each block with an equal share of the steps; "
+     "b2 b3 … on the timeline mark where each block begins"),
+    ("pos", "a position in the answer, counted from 0"),
+    ("conf", "confidence: the probability the model gave the token when it committed it"),
+    ("candidates", "for a masked position, the model's top guesses at the next step, with their probabilities"),
+    ("top guess p", "the best candidate's probability at each step while the position was masked (a chart)"),
+    ("committed/step", "the Step panel's chart: how many tokens each step committed (max: the most in one step)"),
+    ("still masked", "positions left to decide after this step, in its block and in the whole answer"),
+    ("temp", "temperature: 0 always takes the most likely token; above 0 samples (the seed then matters)"),
+    ("cfg", "classifier-free guidance scale (0: off)"),
+    ("remasking", "how a step picks what to commit: low_confidence (surest first) or random"),
+    ("● following", "at the live edge of a run still being written: new steps show as they land; End catches up"),
+]  # fmt: skip
+
+NOTES = (
+    "Find (/) jumps to the first step at which the text is fully visible; lower-case text matches any case. "
+    "ctrl+p opens the command palette: every command by name, and a number goes to that step (12, or 40%). "
+    "i or a click on the header shows the whole prompt and every parameter."
+)
+
 
 def help_table(bindings: Iterable[Binding], key_display) -> Table:
-    """One row per thing to do, its keys joined: '← h ,  Step back'. The tooltip, if any, explains more."""
+    """One row per thing to do, its keys joined: '← h k ,  Step back'. The tooltip, if any, explains more."""
     rows: dict[str, tuple[list[str], str]] = {}
     for binding in bindings:
         keys, description = rows.setdefault(binding.description, ([], binding.tooltip or binding.description))
@@ -27,6 +68,18 @@ def help_table(bindings: Iterable[Binding], key_display) -> Table:
     table.add_column()
     for keys, description in rows.values():
         table.add_row(Text(" ".join(keys)), Text(description))
+    return table
+
+
+def glossary(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.title = title
+    table.title_justify = "left"
+    table.title_style = "bold"
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for mark, meaning in rows:
+        table.add_row(Text(mark), Text(meaning))
     return table
 
 
@@ -44,15 +97,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
             body.border_title = f"{self._title} · keys"
-            body.border_subtitle = "Esc, ? or q to close"
-            yield Static(help_table(self._listed, self._key_display))
-            yield Static(
-                Text(
-                    "Colours: commit step early → late (c: confidence at commit). Bold underlined: "
-                    "committed at the step just applied. Dots: still masked, in the room of the token "
-                    "they become. Find (/) jumps to the first step at which the text is fully visible; "
-                    "lower-case text matches any case.",
-                    style="dim",
-                ),
-                id="help-notes",
-            )
+            body.border_subtitle = "Esc, ? or q to close · ↑↓ to scroll"
+            yield Static(help_table(self._listed, self._key_display), id="help-keys")
+            yield Static(glossary("On the screen", MARKS), classes="help-section")
+            yield Static(glossary("Words", WORDS), classes="help-section")
+            yield Static(Text(NOTES, style="dim"), id="help-notes", classes="help-section")

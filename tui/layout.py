@@ -1,123 +1,178 @@
 """Where each generated position sits on screen: the answer wrapped like text.
 
-The layout is computed once per width from each position's *shape*, the text it shows at the
-end of the run (or, while a run is still arriving, its latest token). It does not depend on
-the step being shown, so the grid does not jump while scrubbing: a position that is still
-masked keeps the room of the token it will become, drawn as a placeholder.
+The layout is computed for a width from each position's *shape*, the text it is given room
+for (see the grid for which: the token shown at the step, or the token it will become).
+Words wrap at token boundaries that follow whitespace; a newline inside a token ends the
+line; a token longer than a line is split across lines. A position's slot is one or more
+*parts*, each a run of cells on one line.
 
-Words wrap at token boundaries that follow whitespace; a newline inside a token ends the line;
-a token longer than a line is split across lines. A position's slot is one or more *parts*,
-each a run of cells on one line.
+Built in one pass, linear in the number of cells: the grid lays out again whenever what is
+shown changes shape, and a trace can hold 32768 positions. Most positions fit on their line
+in one part, so per position the layout keeps only its first line, its x and its texts;
+positions split over several lines keep their parts aside.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
-from rich.cells import cell_len
+from rich.cells import cell_len, get_character_cell_size
 
 PLACEHOLDER = "·"
+CUT_MARK = "…"
+# A token's room in the grid is bounded: a trace may hold texts of a thousand characters, and a
+# long answer of them would be a grid of hundreds of thousands of lines. The Token panel shows more.
+MAX_SHAPE_CELLS = 48
+MAX_SHAPE_LINES = 3
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(NamedTuple):
     pos: int
     index: int  # which part of the position's slot
     x: int
     width: int
+    line: int
 
 
 class GridLayout:
-    """Lines of parts for a given width; `parts_of[pos]` holds each position's text per part."""
+    """Lines of parts for a given width."""
 
     def __init__(self, shapes: Sequence[tuple[str, ...]], word_starts: Sequence[bool], width: int):
-        self.width = max(2, width)
-        self.lines: list[list[Part]] = [[]]
-        self.parts_of: list[tuple[str, ...]] = []  # the shape's text cut into parts
-        self.first_line: list[int] = []
+        self.width = width = max(2, width)
+        n = len(shapes)
+        self.first_line = first_line = array("i")  # per position: the line of its first part
+        self.xs = xs = array("i")  # per position: the x of its first part
+        self._texts: list[tuple[str, ...]] = []  # per position: its text, cut into parts
+        self._split: dict[int, tuple[Part, ...]] = {}  # positions of more than one part
+        self.line_start = line_start = array("i", [0])  # per line: the first position with a part on it
         self.stripped: set[int] = set()  # positions whose leading spaces were dropped at a wrap
-        self._line_x: list[list[int]] = [[]]
-        self._x = 0
-        word_widths = _word_widths(shapes, word_starts, self.width)
-        for pos, shape in enumerate(shapes):
-            self.first_line.append(-1)
-            texts: list[str] = []
-            for i, text in enumerate(shape):
-                if i > 0:
-                    self._new_line()
-                elif word_starts[pos] and self._x > 0 and self._x + word_widths[pos] > self.width:
-                    self._new_line()
-                    word = text.lstrip(" ")
-                    if word and word != text:  # a wrapped line starts at the word
-                        self.stripped.add(pos)
-                        text = word
-                self._place(pos, text, texts)
-            self.parts_of.append(tuple(texts))
+        texts = self._texts
+        cells = [cell_len(shape[0]) for shape in shapes]
+        word_widths = _word_widths(shapes, cells, word_starts, width)
+        line = x = 0
+        for pos in range(n):
+            shape = shapes[pos]
+            text, used = shape[0], cells[pos]
+            if word_starts[pos] and x and x + word_widths[pos] > width:
+                line, x = line + 1, 0
+                line_start.append(pos)
+                word = text.lstrip(" ")
+                if word and word != text:  # a wrapped line starts at the word
+                    self.stripped.add(pos)
+                    used -= len(text) - len(word)
+                    text = word
+            if len(shape) == 1 and x + used <= width:  # the common case: one part, on this line
+                first_line.append(line)
+                xs.append(x)
+                texts.append(shape if text is shape[0] else (text,))
+                x += used
+                continue
+            parts: list[Part] = []
+            pieces: list[str] = []
+            for i, piece in enumerate((text, *shape[1:])):
+                if i:
+                    line, x = line + 1, 0
+                    line_start.append(pos)
+                for k, head in enumerate(_cut(piece, width - x, width)):
+                    if k:  # each piece after the first goes on the next line
+                        line, x = line + 1, 0
+                        line_start.append(pos)
+                    if head:
+                        head_width = cell_len(head)
+                        parts.append(Part(pos, len(parts), x, head_width, line))
+                        pieces.append(head)
+                        x += head_width
+            first_line.append(parts[0].line)
+            xs.append(parts[0].x)
+            texts.append(tuple(pieces))
+            if len(parts) > 1:
+                self._split[pos] = tuple(parts)
+        self.height = line + 1
 
-    def _new_line(self) -> None:
-        self.lines.append([])
-        self._line_x.append([])
-        self._x = 0
+    # ------------------------------------------------------------------ queries
 
-    def _place(self, pos: int, text: str, texts: list[str]) -> None:
-        while text:
-            room = self.width - self._x
-            head, text = _split_cells(text, room, force=self._x == 0)
-            if head:
-                width = cell_len(head)
-                if self.first_line[pos] < 0:
-                    self.first_line[pos] = len(self.lines) - 1
-                self.lines[-1].append(Part(pos, len(texts), self._x, width))
-                self._line_x[-1].append(self._x)
-                texts.append(head)
-                self._x += width
-            if text:
-                self._new_line()
+    def __len__(self) -> int:
+        return len(self.first_line)
 
-    @property
-    def height(self) -> int:
-        return len(self.lines)
+    def texts(self, pos: int) -> tuple[str, ...]:
+        """pos's shape text, cut into its parts."""
+        return self._texts[pos]
+
+    def parts(self, pos: int) -> tuple[Part, ...]:
+        split = self._split.get(pos)
+        if split is not None:
+            return split
+        text = self._texts[pos][0]
+        return (Part(pos, 0, self.xs[pos], cell_len(text), self.first_line[pos]),)
 
     def part_widths(self, pos: int) -> tuple[int, ...]:
-        return tuple(cell_len(text) for text in self.parts_of[pos])
+        return tuple(part.width for part in self.parts(pos))
+
+    def last_line(self, pos: int) -> int:
+        split = self._split.get(pos)
+        return split[-1].line if split else self.first_line[pos]
+
+    def line_parts(self, line: int) -> list[Part]:
+        """The parts on a line, left to right."""
+        if not 0 <= line < len(self.line_start):
+            return []
+        found = []
+        pos = self.line_start[line]
+        first_line = self.first_line
+        while pos < len(first_line) and first_line[pos] <= line:
+            split = self._split.get(pos)
+            if split is not None:
+                found.extend(part for part in split if part.line == line)
+            elif first_line[pos] == line:
+                found.append(Part(pos, 0, self.xs[pos], cell_len(self._texts[pos][0]), line))
+            pos += 1
+        return found
+
+    def line_positions(self, line: int) -> range:
+        """The positions with a part on a line."""
+        parts = self.line_parts(line)
+        return range(parts[0].pos, parts[-1].pos + 1) if parts else range(0)
 
     def position_at(self, x: int, y: int) -> int | None:
         """The position drawn at cell (x, y), or None if that cell is empty."""
-        if not 0 <= y < len(self.lines):
-            return None
-        i = bisect.bisect_right(self._line_x[y], x) - 1
-        if i < 0:
-            return None
-        part = self.lines[y][i]
-        return part.pos if x < part.x + part.width else None
+        for part in self.line_parts(y):
+            if part.x <= x < part.x + part.width:
+                return part.pos
+        return None
 
 
-def _split_cells(text: str, room: int, force: bool) -> tuple[str, str]:
-    """Split text so the head takes at most `room` cells; with force, the head is never empty."""
+def _cut(text: str, room: int, width: int) -> Iterator[str]:
+    """Cut text into pieces for consecutive lines: the first of at most `room` cells, the others
+    of at most `width`. The first is empty when nothing fits in `room` on a line that already
+    holds something. One pass over the text."""
     if cell_len(text) <= room:
-        return text, ""
-    used = 0
+        yield text
+        return
+    start = used = 0
+    at_line_start = room >= width
     for i, char in enumerate(text):
-        width = cell_len(char)
-        if used + width > room:
-            if i == 0 and force:
-                return text[:1], text[1:]
-            return text[:i], text[i:]
-        used += width
-    return text, ""
+        char_width = get_character_cell_size(char)
+        if used + char_width > room and (i > start or not at_line_start):
+            yield text[start:i]
+            start, used, room, at_line_start = i, 0, width, True
+        used += char_width
+    if start < len(text):
+        yield text[start:]
 
 
-def _word_widths(shapes: Sequence[tuple[str, ...]], word_starts: Sequence[bool], limit: int) -> list[int]:
+def _word_widths(
+    shapes: Sequence[tuple[str, ...]], cells: list[int], word_starts: Sequence[bool], limit: int
+) -> list[int]:
     """For each position that starts a word, the cells up to the next word start (capped at limit+1)."""
     widths = [0] * len(shapes)
     following = 0  # width of the word continuing after the current position
+    cap = limit + 1
     for pos in range(len(shapes) - 1, -1, -1):
-        shape = shapes[pos]
-        own = cell_len(shape[0])
-        width = own if len(shape) > 1 else own + following  # a newline ends the word
-        widths[pos] = min(width, limit + 1)
+        own = cells[pos]
+        width = own if len(shapes[pos]) > 1 else own + following  # a newline ends the word
+        widths[pos] = width if width < cap else cap
         following = 0 if word_starts[pos] else widths[pos]
     return widths
 
@@ -127,6 +182,35 @@ def starts_word(previous: tuple[str, ...] | None, shape: tuple[str, ...], standa
     if previous is None or standalone:
         return True
     return shape[0][:1].isspace() or previous[-1][-1:].isspace() or previous[-1] == ""
+
+
+def capped(
+    lines: tuple[str, ...], max_cells: int = MAX_SHAPE_CELLS, max_lines: int = MAX_SHAPE_LINES
+) -> tuple[str, ...]:
+    """A token's lines cut to at most max_cells cells and max_lines lines, a cut marked with '…'."""
+    total = sum(cell_len(line) for line in lines)
+    if total <= max_cells and len(lines) <= max_lines:
+        return lines
+    kept: list[str] = []
+    room = max_cells - 1  # one cell for the mark
+    for line in lines[:max_lines]:
+        head, rest = _head(line, room)
+        kept.append(head)
+        room -= cell_len(head)
+        if rest or room <= 0:
+            break
+    kept[-1] = kept[-1] + CUT_MARK
+    return tuple(kept)
+
+
+def _head(text: str, room: int) -> tuple[str, str]:
+    """Split text after at most `room` cells."""
+    used = 0
+    for i, char in enumerate(text):
+        used += get_character_cell_size(char)
+        if used > room:
+            return text[:i], text[i:]
+    return text, ""
 
 
 def placeholder(text: str) -> str:
@@ -139,9 +223,9 @@ def fit(text: str, widths: tuple[int, ...]) -> tuple[str, ...]:
     out = []
     for i, width in enumerate(widths):
         last = i == len(widths) - 1
-        head, text = _split_cells(text, width, force=False)
+        head, text = _head(text, width)
         if last and text:
-            head, _ = _split_cells(head, width - 1, force=False)
-            head += "…"
+            head, _ = _head(head, width - 1)
+            head += CUT_MARK
         out.append(head + " " * (width - cell_len(head)))
     return tuple(out)

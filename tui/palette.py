@@ -1,13 +1,15 @@
 """Cell styles: colour by commit step (early -> late) or by confidence, and their legends.
 
-With NO_COLOR the colouring falls back to marks: plain text for committed tokens, bold
-underline for the tokens of the current step, dim dots for masked positions, reverse video
-for the cursor. Colours are truecolor; Textual downgrades them for 256- and 16-colour terminals,
-where the marks (bold, underline, reverse) still tell the states apart.
+With NO_COLOR the colouring falls back to marks, and no colour code is emitted at all: the
+commit step (or confidence) in thirds, dim / plain / bold; bold underline for the tokens of
+the current step, dim dots for masked positions, reverse video for the cursor. Colours are
+truecolor; Textual downgrades them for 256- and 16-colour terminals, where the marks (bold,
+underline, reverse) still tell the states apart.
 """
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from functools import lru_cache
 
@@ -29,6 +31,8 @@ CURRENT = Style(color="black", bgcolor="white", bold=True, underline=True)
 CURRENT_MONO = Style(bold=True, underline=True)
 CURSOR = Style(color="black", bgcolor="#ff87d7", bold=True, underline=True)
 CURSOR_MONO = Style(reverse=True, bold=True)
+THIRDS_MONO = (Style(dim=True), Style(), Style(bold=True))  # early / middle / late, or low / middle / high
+SPECIAL_MARK = "⋄"  # special tokens (end of text, end of turn...) take one cell; the token panel names them
 
 
 class ColourMode(Enum):
@@ -53,39 +57,58 @@ def _gradient_style(mode: ColourMode, level: int) -> Style:
     return Style(color=text, bgcolor=Color.from_rgb(red, green, blue))
 
 
-def committed_style(mode: ColourMode, step: int, total_steps: int, confidence: float) -> Style:
-    """A committed cell: its colour from the step that committed it, or its confidence then."""
-    if mode is ColourMode.STEP:
-        fraction = step / max(1, total_steps - 1)
-    else:
-        fraction = confidence
-    level = round(min(1.0, max(0.0, fraction)) * (GRADIENT_LEVELS - 1))
-    return _gradient_style(mode, level)
+def _fraction(mode: ColourMode, step: int, total_steps: int, confidence: float) -> float:
+    fraction = step / max(1, total_steps - 1) if mode is ColourMode.STEP else confidence
+    return min(1.0, max(0.0, fraction))
+
+
+def committed_style(
+    mode: ColourMode, step: int, total_steps: int, confidence: float, monochrome: bool = False
+) -> Style:
+    """A committed cell: its colour from the step that committed it, or its confidence then.
+
+    Monochrome: the same scale in thirds, dim / plain / bold.
+    """
+    fraction = _fraction(mode, step, total_steps, confidence)
+    if monochrome:
+        return THIRDS_MONO[min(2, int(fraction * 3))]
+    return _gradient_style(mode, round(fraction * (GRADIENT_LEVELS - 1)))
+
+
+def _thirds_shown(mode: ColourMode, total_steps: int) -> tuple[str, str]:
+    """What the dim and the bold third stand for, as the monochrome legend says it."""
+    if mode is ColourMode.CONFIDENCE:
+        return "<0.33", "≥0.67"
+    span = max(1, total_steps - 1)  # step s (from 0) is in third int(s / span * 3)
+    first_plain, first_bold = math.ceil(span / 3), math.ceil(2 * span / 3)
+    return f"≤{first_plain}", f"≥{first_bold + 1}"  # as 1-based steps
 
 
 def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int) -> Text:
-    """One line explaining the colours (or, without colour, the marks)."""
+    """One line explaining the colours (or, without colour, the marks); `width` cells of gradient."""
+    label = "commit step " if mode is ColourMode.STEP else "confidence "
     text = Text(no_wrap=True, overflow="ellipsis")
     if monochrome:
-        text.append("committed", Style())
-        text.append("  ")
-        text.append("this step", CURRENT_MONO)
-        text.append("  ")
-        text.append(f"{PLACEHOLDER * 3} masked", MASKED_MONO)
-        text.append("  ")
-        text.append("cursor", CURSOR_MONO)
-        return text
-    if mode is ColourMode.STEP:
-        low, high, label = "1", str(total_steps), "commit step "
+        dim, bold = _thirds_shown(mode, total_steps)
+        dim_style, plain_style, bold_style = THIRDS_MONO
+        text.append(label)
+        text.append(f"dim {dim}", dim_style)
+        text.append(" · ")
+        text.append("plain", plain_style)
+        text.append(" · ")
+        text.append(f"bold {bold}", bold_style)
+        text.append(" ")
     else:
-        low, high, label = "0", "1", "confidence "
-    text.append(label + low + " ", "dim")
-    for i in range(width):
-        level = round(i / max(1, width - 1) * (GRADIENT_LEVELS - 1))
-        text.append(" ", Style(bgcolor=_gradient_style(mode, level).bgcolor))
-    text.append(" " + high, "dim")
-    text.append("   ")
-    text.append("this step", CURRENT)
+        low, high = ("1", str(total_steps)) if mode is ColourMode.STEP else ("0", "1")
+        text.append(label + low + " ", "dim")
+        for i in range(width):
+            level = round(i / max(1, width - 1) * (GRADIENT_LEVELS - 1))
+            text.append(" ", Style(bgcolor=_gradient_style(mode, level).bgcolor))
+        text.append(" " + high + " ", "dim")
+    text.append(" ")
+    text.append("this step", CURRENT_MONO if monochrome else CURRENT)
     text.append("  ")
-    text.append(f"{PLACEHOLDER * 3} masked", MASKED)
+    text.append(f"{PLACEHOLDER * 3} masked", MASKED_MONO if monochrome else MASKED)
+    text.append("  ")
+    text.append(f"{SPECIAL_MARK} special", MASKED_MONO if monochrome else MASKED)
     return text

@@ -1,15 +1,24 @@
 """The token grid: the generated region as wrapped text, each token a cell coloured by its commit step.
 
+Masked positions are placeholders, in one of two layouts (w switches):
+- plain (the default): one dot per masked position, the layout of what is shown at the step.
+  Nothing about the answer shows before it is decided (as in live mode, which cannot know it);
+  the text reflows as tokens land.
+- future width: each masked position keeps the room of the token it will become, so the grid
+  stays put while scrubbing, but its dots give away the shape of the words to come.
+
 Line API: only the visible lines are drawn, each from a per-position bisect into the index.
-A line's look at step t depends only on how many of its positions' changes happened before t
-(and on whether the last one is the current step's), so rendered strips are cached under that
-key and a step that changes nothing on a line reuses its strip: scrubbing costs what is on
-screen, whatever the length of the run.
+A line's look at step t depends only on its layout, how many of its positions' changes
+happened before t (and whether the last one is the current step's), so rendered strips are
+cached under that key and a step that changes nothing on a line reuses its strip. A plain
+layout is built per step (linear in the positions, kept for the last few steps visited).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
+from enum import Enum
 
 from rich.segment import Segment
 from rich.style import Style
@@ -22,7 +31,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from llada_tui.core.inert import inert_lines, inert_text
-from llada_tui.tui.layout import GridLayout, fit, placeholder, starts_word
+from llada_tui.tui.layout import GridLayout, capped, fit, placeholder
 from llada_tui.tui.palette import (
     CURRENT,
     CURRENT_MONO,
@@ -30,18 +39,50 @@ from llada_tui.tui.palette import (
     CURSOR_MONO,
     MASKED,
     MASKED_MONO,
+    SPECIAL_MARK,
     ColourMode,
     committed_style,
 )
 from llada_tui.tui.recording import Recording
 
-SPECIAL_MARK = "⋄"  # special tokens (EOS, EOT...) take one cell; the token panel names them
-UNKNOWN_SHAPE = ("·",)  # a position never committed yet (a run still arriving)
+UNKNOWN_SHAPE = ("·",)  # a masked position in a plain layout, or one never committed yet
 TOKEN_KEYS = Binding.Group("Token")
+PLAIN_LAYOUTS_KEPT = 16  # plain layouts of the steps visited last: stepping back and forth is free
 
 
-class TokenGrid(ScrollView, can_focus=True):
+class Placeholders(Enum):
+    PLAIN = "plain"
+    FUTURE_WIDTH = "future width"
+
+
+class _Shape:
+    """A token's room in the grid and how lines may break around it."""
+
+    __slots__ = ("lines", "leading_space", "breaks_after", "standalone")
+
+    def __init__(self, lines: tuple[str, ...], standalone: bool):
+        self.lines = lines
+        self.leading_space = lines[0][:1].isspace()
+        self.breaks_after = lines[-1][-1:].isspace() or lines[-1] == ""
+        self.standalone = standalone
+
+
+class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
+    # Not the scroll keys of Textual's scrolling widgets: Home, End, PgUp and PgDn are the
+    # player's step keys even when the answer is longer than the grid. Scrolling has its own.
     BINDINGS = [
+        Binding(
+            "up",
+            "scroll_lines(-1)",
+            "Scroll the answer",
+            key_display="↑",
+            show=False,
+            tooltip="Scroll the answer a line (the mouse wheel too); Home, End, PgUp, PgDn move in time",
+            id="scroll-up",
+        ),
+        Binding("down", "scroll_lines(1)", "Scroll the answer", key_display="↓", show=False, id="scroll-down"),
+        Binding("shift+up", "scroll_pages(-1)", "Scroll the answer a page", show=False, id="scroll-page-up"),
+        Binding("shift+down", "scroll_pages(1)", "Scroll the answer a page", show=False, id="scroll-page-down"),
         Binding("tab", "move_cursor(1)", "Next token", key_display="tab", group=TOKEN_KEYS, id="cursor-next"),
         Binding(
             "shift+tab", "move_cursor(-1)", "Previous token", key_display="⇧tab", group=TOKEN_KEYS, id="cursor-previous"
@@ -59,12 +100,19 @@ class TokenGrid(ScrollView, can_focus=True):
         self.recording = recording
         self.t = 0
         self.mode = ColourMode.STEP
+        self.placeholders = Placeholders.PLAIN
         self.cursor: int | None = None
         self.monochrome = False
         self.grid_layout: GridLayout | None = None
-        self._shape_ids: list[int] = []  # per position: the token whose text gives it its room
-        self._line_changes: list[list[int]] = []  # per line: sorted steps that changed a position on it
-        self._line_of_pos: list[tuple[int, int]] = []  # per position: first and last line
+        self._serial = 0  # of the layout shown: part of every cached strip's key
+        self._serials = itertools.count(1)
+        self._future_ids: list[int] = []  # per position: the token whose text gives it its future room
+        self._future: tuple[int, GridLayout] | None = None
+        self._plain: LRUCache[int, tuple[int, GridLayout]] = LRUCache(PLAIN_LAYOUTS_KEPT)
+        self._ids: list[int] = []  # the tokens after _ids_t steps (kept up to date step by step)
+        self._ids_t = 0
+        self._shapes: dict[int, _Shape] = {}
+        self._line_changes: dict[int, list[int]] = {}  # line -> sorted steps that changed a position on it
         self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
         self._drawn: dict[int, tuple] = {}  # line -> key of the strip last drawn there
         self._base = Style()
@@ -73,33 +121,40 @@ class TokenGrid(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ feeding
 
     def reset(self) -> None:
-        """Recompute every position's room from the recording (a header or a whole file arrived)."""
+        """Start again from the recording (a header or a whole file arrived)."""
         n = self.recording.gen_length
-        self._shape_ids = [self._latest_token(pos) for pos in range(n)]
-        self._relayout()
+        self._future_ids = [self._latest_token(pos) for pos in range(n)]
+        self._ids = [self.recording.index.mask_id] * n
+        self._ids_t = 0
+        self._forget_layouts()
+        self._install(self.t)
 
     def steps_added(self, first_step: int) -> None:
         """Steps from `first_step` on were added to the recording (following a growing run)."""
         if self.grid_layout is None:
             self.reset()
             return
+        self._line_changes.clear()
+        self._strips.clear()
+        self._drawn.clear()
         changed = {pos for step in self.recording.index.steps[first_step:] for pos in step.positions}
-        reflow = False
+        reshaped = False
         for pos in changed:
             latest = self._latest_token(pos)
-            if latest != self._shape_ids[pos]:
-                self._shape_ids[pos] = latest
-                reflow = True
-        if reflow:
-            self._relayout()
-            return
-        for step in self.recording.index.steps[first_step:]:
-            for pos in step.positions:
-                first, last = self._line_of_pos[pos]
-                for line in range(first, last + 1):
-                    if not self._line_changes[line] or self._line_changes[line][-1] != step.index:
-                        self._line_changes[line].append(step.index)
-        self.refresh()
+            if latest != self._future_ids[pos]:
+                self._future_ids[pos] = latest
+                reshaped = True
+        if reshaped:
+            self._future = None
+            self._slot_texts.clear()
+        # a plain layout at t depends on the first t steps only: those up to first_step still hold
+        for t in [t for t in self._plain.keys() if t > first_step]:
+            self._plain.discard(t)
+        self._install(self.t)
+
+    def set_placeholders(self, placeholders: Placeholders) -> None:
+        self.placeholders = placeholders
+        self._install(self.t)
 
     def _latest_token(self, pos: int) -> int:
         """The last token pos held that was not the mask, or the mask id if it never held one."""
@@ -109,44 +164,78 @@ class TokenGrid(ScrollView, can_focus=True):
                 return token_id
         return mask_id
 
-    def _shape(self, token_id: int) -> tuple[str, ...]:
-        if self.recording.is_mask(token_id):
-            return UNKNOWN_SHAPE
-        if token_id in self.recording.hidden_ids:
-            return (SPECIAL_MARK,)
-        return inert_lines(self.recording.text(token_id))
+    def _shape(self, token_id: int) -> _Shape:
+        shape = self._shapes.get(token_id)
+        if shape is None:
+            if self.recording.is_mask(token_id):
+                shape = _Shape(UNKNOWN_SHAPE, standalone=True)
+            elif token_id in self.recording.hidden_ids:
+                shape = _Shape((SPECIAL_MARK,), standalone=True)
+            else:
+                shape = _Shape(capped(inert_lines(self.recording.text(token_id))), standalone=False)
+            self._shapes[token_id] = shape
+        return shape
 
-    def _relayout(self) -> None:
-        width = self.scrollable_content_region.width
-        if not self.recording.ready or width <= 0:
-            return
-        shapes = [self._shape(token_id) for token_id in self._shape_ids]
-        word_starts = [
-            starts_word(shapes[pos - 1] if pos else None, shape, self._shape_ids[pos] in self.recording.hidden_ids)
-            for pos, shape in enumerate(shapes)
-        ]
-        self.grid_layout = layout = GridLayout(shapes, word_starts, width)
-        self._line_of_pos = [(first, first) for first in layout.first_line]
-        for line, parts in enumerate(layout.lines):
-            for part in parts:
-                first, _ = self._line_of_pos[part.pos]
-                self._line_of_pos[part.pos] = (first, line)
-        line_changes: list[set[int]] = [set() for _ in layout.lines]
-        for pos in range(len(shapes)):
-            steps = [change[0] for change in self.recording.index.history(pos)]
-            first, last = self._line_of_pos[pos]
-            for line in range(first, last + 1):
-                line_changes[line].update(steps)
-        self._line_changes = [sorted(steps) for steps in line_changes]
-        self._strips.clear()
-        self._drawn.clear()
+    def _layout_of(self, ids: list[int]) -> GridLayout:
+        """The layout giving each position the room of the token in `ids`."""
+        shapes = [self._shape(token_id) for token_id in ids]
+        word_starts = [True] * len(shapes)
+        for pos in range(1, len(shapes)):
+            shape = shapes[pos]
+            word_starts[pos] = shape.standalone or shape.leading_space or shapes[pos - 1].breaks_after
+        return GridLayout([shape.lines for shape in shapes], word_starts, self.scrollable_content_region.width)
+
+    def _layout_for(self, t: int) -> tuple[int, GridLayout]:
+        """(serial, layout) to show step t with."""
+        if self.placeholders is Placeholders.FUTURE_WIDTH:
+            if self._future is None:
+                self._future = (next(self._serials), self._layout_of(self._future_ids))
+            return self._future
+        found = self._plain.get(t)
+        if found is None:
+            found = (next(self._serials), self._layout_of(self._ids_at(t)))
+            self._plain[t] = found
+        return found
+
+    def _ids_at(self, t: int) -> list[int]:
+        """The token at every position after t steps, from those at the last t asked: the cost
+        is the changes in between, not the length of the answer."""
+        ids, at, steps = self._ids, self._ids_t, self.recording.index.steps
+        if t >= at:
+            for step in steps[at:t]:
+                for pos, token_id in zip(step.positions, step.ids):
+                    ids[pos] = token_id
+        else:
+            token_at = self.recording.index.token_at
+            for pos in {pos for step in steps[t:at] for pos in step.positions}:
+                ids[pos] = token_at(pos, t)
+        self._ids_t = t
+        return ids
+
+    def _forget_layouts(self) -> None:
+        self._future = None
+        self._plain.clear()
         self._slot_texts.clear()
-        self.virtual_size = Size(width, layout.height)
+
+    def _install(self, t: int) -> bool:
+        """Show the layout for step t; whether it is another than the one shown."""
+        if not self.recording.ready or self.scrollable_content_region.width <= 0:
+            return False
+        serial, layout = self._layout_for(t)
+        if serial == self._serial:
+            return False
+        self._serial, self.grid_layout = serial, layout
+        self._line_changes.clear()
+        self._drawn.clear()
+        self.virtual_size = Size(layout.width, layout.height)
         self.refresh()
+        return True
 
     def on_resize(self, event: Resize) -> None:
         if self.grid_layout is None or self.grid_layout.width != self.scrollable_content_region.width:
-            self._relayout()
+            self._forget_layouts()
+            self._strips.clear()
+            self._install(self.t)
         else:
             self._drawn.clear()
 
@@ -159,15 +248,19 @@ class TokenGrid(ScrollView, can_focus=True):
         Only the lines that look different at t are repainted: one step usually changes a few.
         """
         self.t = t
-        if self.grid_layout is None:
+        relaid = self._install(t)
+        layout = self.grid_layout
+        if layout is None:
             return
         top, height = round(self.scroll_y), self.scrollable_content_region.height
         if keep_in_view and 0 < t <= self.recording.length:
-            lines = [self._line_of_pos[pos][0] for pos in self.recording.index.steps[t - 1].positions]
+            lines = [layout.first_line[pos] for pos in self.recording.index.steps[t - 1].positions]
             if lines and not any(top <= line < top + height for line in lines):
                 self.scroll_to_region(Region(0, min(lines), 1, 1), animate=False, center=True)
                 return  # scrolling repaints everything
-        for line in range(top, min(top + height, self.grid_layout.height)):
+        if relaid:
+            return  # a new layout repaints everything
+        for line in range(top, min(top + height, layout.height)):
             if self._drawn.get(line) != self._line_key(line):
                 self.refresh_lines(line)
 
@@ -181,10 +274,8 @@ class TokenGrid(ScrollView, can_focus=True):
         self.cursor = pos
         self.refresh()
         if pos is not None and self.grid_layout is not None:
-            parts = [p for p in self.grid_layout.lines[self._line_of_pos[pos][0]] if p.pos == pos]
-            if parts:
-                line = self._line_of_pos[pos][0]
-                self.scroll_to_region(Region(parts[0].x, line, parts[0].width, 1), animate=False)
+            part = self.grid_layout.parts(pos)[0]
+            self.scroll_to_region(Region(part.x, part.line, part.width, 1), animate=False)
         self.post_message(self.CursorMoved(pos))
 
     def action_move_cursor(self, delta: int) -> None:
@@ -199,6 +290,12 @@ class TokenGrid(ScrollView, can_focus=True):
     def action_clear_cursor(self) -> None:
         self.set_cursor(None)
 
+    def action_scroll_lines(self, lines: int) -> None:
+        self.scroll_relative(y=lines, animate=False)
+
+    def action_scroll_pages(self, pages: int) -> None:
+        self.scroll_relative(y=pages * self.scrollable_content_region.height, animate=False)
+
     def on_click(self, event: Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or self.grid_layout is None:
@@ -210,13 +307,22 @@ class TokenGrid(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ drawing
 
     def _line_key(self, line: int) -> tuple:
-        """All a line's look depends on: how many of its changes happened before t, and more."""
-        changes = self._line_changes[line]
+        """All a line's look depends on: its layout, how many of its changes happened before t, and more."""
+        changes = self._changes_on(line)
         seen = bisect.bisect_left(changes, self.t)
         current = seen > 0 and changes[seen - 1] == self.t - 1
-        first, last = self._line_bounds(line)
-        cursor = self.cursor if self.cursor is not None and first <= self.cursor <= last else -1
-        return (line, seen, current, cursor, self.mode, self.monochrome)
+        positions = self.grid_layout.line_positions(line)
+        cursor = self.cursor if self.cursor is not None and self.cursor in positions else -1
+        return (self._serial, line, seen, current, cursor, self.mode, self.monochrome)
+
+    def _changes_on(self, line: int) -> list[int]:
+        """The sorted steps that changed a position on the line (worked out when the line is drawn)."""
+        changes = self._line_changes.get(line)
+        if changes is None:
+            history = self.recording.index.history
+            steps = {change[0] for pos in self.grid_layout.line_positions(line) for change in history(pos)}
+            changes = self._line_changes[line] = sorted(steps)
+        return changes
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._base = self.rich_style  # once per repaint, not per line
@@ -235,15 +341,11 @@ class TokenGrid(ScrollView, can_focus=True):
         self._drawn[line] = key
         return strip
 
-    def _line_bounds(self, line: int) -> tuple[int, int]:
-        parts = self.grid_layout.lines[line]
-        return (parts[0].pos, parts[-1].pos) if parts else (-1, -2)
-
     def _render_strip(self, line: int, base: Style) -> Strip:
         index = self.recording.index
         segments = []
         x = 0
-        for part in self.grid_layout.lines[line]:
+        for part in self.grid_layout.line_parts(line):
             token_id, step, confidence = index.cell_at(part.pos, self.t)
             style = base + self._cell_style(token_id, step, confidence)
             if part.pos == self.cursor:
@@ -257,25 +359,26 @@ class TokenGrid(ScrollView, can_focus=True):
             return CURRENT_MONO if self.monochrome else CURRENT
         if self.recording.is_mask(token_id):
             return MASKED_MONO if self.monochrome else MASKED
-        if self.monochrome:
-            return Style()
-        return committed_style(self.mode, step, self.recording.total_steps, confidence)
+        return committed_style(self.mode, step, self.recording.total_steps, confidence, self.monochrome)
 
     def _slot_text(self, pos: int, token_id: int) -> tuple[str, ...]:
         """What a token looks like in pos's slot, one string per part."""
+        layout = self.grid_layout
+        if self.placeholders is Placeholders.PLAIN:
+            return layout.texts(pos)  # laid out for what is shown
         key = (pos, token_id)
         texts = self._slot_texts.get(key)
         if texts is None:
-            parts = self.grid_layout.parts_of[pos]
+            parts = layout.texts(pos)
             if self.recording.is_mask(token_id):
                 texts = tuple(placeholder(part) for part in parts)
-            elif token_id == self._shape_ids[pos]:
+            elif token_id == self._future_ids[pos]:
                 texts = parts
             else:
                 hidden = token_id in self.recording.hidden_ids
                 text = SPECIAL_MARK if hidden else inert_text(self.recording.text(token_id))
-                if pos in self.grid_layout.stripped:
+                if pos in layout.stripped:
                     text = text.lstrip(" ") or text
-                texts = fit(text, self.grid_layout.part_widths(pos))
+                texts = fit(text, layout.part_widths(pos))
             self._slot_texts[key] = texts
         return texts

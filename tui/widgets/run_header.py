@@ -8,6 +8,8 @@ from rich.console import Group
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual.events import Click
+from textual.message import Message
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
@@ -28,6 +30,13 @@ class PlayState:
     quiet_s: float | None = None  # following: no new step for this long
 
 
+def _number(value: object) -> str:
+    """A parameter as a short number, or as it is if it is none (the header is not ours)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
+
+
 def describe_run(recording: Recording) -> str:
     """Model and sampling parameters on one line."""
     header = recording.header
@@ -36,14 +45,15 @@ def describe_run(recording: Recording) -> str:
     details = " ".join(str(model[key]) for key in ("dtype", "device") if model.get(key))
     params = header.params
     parts = [
-        f"gen {header.gen_length}",
-        f"steps {header.total_steps}",
-        f"block {header.block_length}",
-        f"T {params.get('temperature', 0):g}",
+        f"{header.gen_length} tokens",
+        f"{header.total_steps} steps",
+        f"blocks of {header.block_length}",
+        f"temp {_number(params.get('temperature', 0))}",
     ]
     if params.get("cfg_scale"):
-        parts.append(f"cfg {params['cfg_scale']:g}")
-    parts.append(str(params.get("remasking", "")))
+        parts.append(f"cfg {_number(params['cfg_scale'])}")
+    if params.get("remasking"):
+        parts.append(f"remasking {params['remasking']}")
     model_part = f"{name} ({details})" if details else name
     return inert_text(f"{model_part} · " + " · ".join(parts))
 
@@ -54,6 +64,12 @@ class RunHeader(Static):
     RunHeader.-problem { height: 3; }
     """
 
+    class Clicked(Message):
+        """The header was clicked: show the run's details (the prompt is cut here)."""
+
+    def on_click(self, event: Click) -> None:
+        self.post_message(self.Clicked())
+
     def show(self, recording: Recording, state: PlayState) -> None:
         if not recording.ready:
             self.update(Text("llada-tui", style="bold"), layout=False)
@@ -63,8 +79,11 @@ class RunHeader(Static):
         prompt.append(inert_text(recording.header.prompt_text))
 
         n_blocks = recording.n_blocks
+        following = state.following and not recording.ended
         position = Text(no_wrap=True, justify="right")
-        if state.playing:
+        if following and state.at_edge:
+            position.append("● following ", LIVE)  # steps keep arriving and the view moves with them
+        elif state.playing:
             position.append("▶ playing ", "green bold")
         elif recording.length and state.t >= recording.length and recording.ended:
             position.append("■ at end ", "bold")
@@ -75,11 +94,11 @@ class RunHeader(Static):
         if recording.length < recording.total_steps:
             position.append(f" of {recording.total_steps}", DIM)
         position.append(f"  block {recording.block_at(state.t) + 1}/{n_blocks}")
-        if state.following and not recording.ended:
-            position.append("  ● LIVE" if state.at_edge else "  ○ live: End to catch up", LIVE)
-            if state.quiet_s is not None:
-                position.append(f"  no new step for {state.quiet_s:.0f} s", WARNING)
-        elif state.following:
+        if following and not state.at_edge:
+            position.append("  ○ behind live: End to catch up", LIVE)
+        if following and state.quiet_s is not None:
+            position.append(f"  no new step for {state.quiet_s:.0f} s", WARNING)
+        elif state.following and recording.ended:
             position.append("  ■ ended", WARNING)
 
         grid = Table.grid(expand=True)

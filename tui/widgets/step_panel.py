@@ -16,6 +16,10 @@ FIXED_ROWS = 4  # rows other than the list of changed tokens
 
 
 class StepPanel(Panel):
+    # the committed-per-step chart, drawn again only when steps arrive or the panel changes size
+    _chart: tuple[list[int], int, int, str] | None = None  # (counts, how many, cells, sparkline)
+    _max_seen: tuple[list[int] | None, int, int] = (None, 0, 0)  # (counts, how many looked at, their max)
+
     def show(self, recording: Recording, t: int) -> None:
         if not recording.ready:
             self.border_title = "Step"
@@ -30,12 +34,13 @@ class StepPanel(Panel):
             step = recording.index.steps[t - 1]
             count = len(step.positions)
             rows.append(Text(f"changed {count} · block {step.block + 1}/{recording.n_blocks}", style="bold"))
+            label_width = len(f"pos {max(step.positions, default=0)} ")
             order = sorted(range(count), key=lambda i: step.positions[i])
             room = self.content_region.height - FIXED_ROWS
             if count <= room:
                 for i in order:  # one row per token: position, text, confidence
-                    line = Text(f"{step.positions[i]:>5} ", style=DIM)
-                    line.append(self._change(recording, step.ids[i], step.confidences[i], width - 6))
+                    line = Text(f"pos {step.positions[i]} ".ljust(label_width), style=DIM)
+                    line.append(self._change(recording, step.ids[i], step.confidences[i], width - label_width))
                     rows.append(line)
             elif count:  # no room: all of them on one row, cut at the panel's edge
                 line = Text()
@@ -50,7 +55,7 @@ class StepPanel(Panel):
                 rows.append(Text(f"{step.wall_ms:.1f} ms"))
         rows.append(
             Text(
-                f"masked: block {recording.block_masked_after[t]} · all {recording.index.masked_after[t]}",
+                f"still masked: {recording.block_masked_after[t]} in block · {recording.index.masked_after[t]} in all",
                 style=DIM if t == 0 else "",
             )
         )
@@ -61,19 +66,32 @@ class StepPanel(Panel):
     def _change(recording: Recording, token_id: int, confidence: float, width: int) -> Text:
         if recording.is_mask(token_id):
             return Text("masked again")
-        text = quoted(recording, token_id, width - 5)
-        text.append(f" {confidence:.2f}", DIM)
+        text = quoted(recording, token_id, width - 10)
+        text.append(f" conf {confidence:.2f}", DIM)
         return text
 
     def _per_step(self, recording: Recording, t: int, width: int) -> list[Text]:
         counts = recording.index.committed_per_step
         if not counts:
             return []
-        label = f"per step ≤{max(counts)} "
+        label = f"committed/step (max {self._max_count(counts)}) "
         cells = max(1, width - len(label))
+        chart = self._chart
+        if chart is None or chart[0] is not counts or chart[1:3] != (len(counts), cells):
+            chart = self._chart = (counts, len(counts), cells, sparkline(counts, cells))  # new steps, new size
         line = Text(label, style=DIM)
-        line.append(sparkline(counts, cells), SPARK)
+        line.append(chart[3], SPARK)
         if t > 0:
             at = len(label) + bucket_of(t - 1, len(counts), cells)
             line.stylize(NOW, at, at + 1)
         return [line]
+
+    def _max_count(self, counts: list[int]) -> int:
+        """The most tokens one step committed, kept up to date as steps arrive (not a scan per frame)."""
+        looked_at, seen, most = self._max_seen
+        if looked_at is not counts or seen > len(counts):  # another run
+            seen, most = 0, 0
+        if seen < len(counts):
+            most = max(most, max(counts[seen:]))
+        self._max_seen = (counts, len(counts), most)
+        return most

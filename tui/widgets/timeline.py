@@ -1,4 +1,7 @@
-"""The timeline: a scrubber over all steps with block boundaries, the current position, click to seek."""
+"""The timeline: a scrubber over all steps with block boundaries, the current position.
+
+Click or drag to seek; the mouse wheel steps one step at a time (down: forward).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from itertools import groupby
 
 from rich.style import Style
 from rich.text import Text
-from textual.events import MouseDown, MouseMove, MouseUp
+from textual.events import MouseDown, MouseMove, MouseScrollDown, MouseScrollUp, MouseUp
 from textual.message import Message
 from textual.widget import Widget
 
@@ -27,6 +30,13 @@ class Timeline(Widget):
         def __init__(self, t: int) -> None:
             super().__init__()
             self.t = t
+
+    class Wheel(Message):
+        """The wheel turned over the timeline: step this many steps (negative: back)."""
+
+        def __init__(self, steps: int) -> None:
+            super().__init__()
+            self.steps = steps
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
@@ -104,6 +114,14 @@ class Timeline(Widget):
 
     def on_mouse_up(self, event: MouseUp) -> None:
         self.release_mouse()
+
+    def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
+        event.stop()
+        self.post_message(self.Wheel(1))
+
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
+        event.stop()
+        self.post_message(self.Wheel(-1))
 
     def _seek_to(self, x: int) -> None:
         self.post_message(self.Seek(self._step_at(x, self.content_region.width)))

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
+from llada_tui.tui.palette import SPECIAL_MARK
 from llada_tui.tui.recording import Recording
 from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
 
@@ -15,6 +16,19 @@ DIM = Style(dim=True)
 BAR = Style(color="cyan")
 NOW = Style(color="yellow", bold=True)
 MAX_TEXT_CELLS = 200  # a hostile token can be megabytes long; show its head
+# Until a token is picked, the panel says how to read the screen (the help screen says more).
+GUIDE = [
+    Text("Tab or click: pick a token", style="bold"),
+    Text("to see its candidates and history", style=DIM),
+    Text(""),
+    Text("··· masked: not decided yet"),
+    Text("colour: the step that committed it"),
+    Text("bold underlined: this step's tokens"),
+    Text(f"{SPECIAL_MARK} special token (end of text…)"),
+    Text("block: filled in turn, left to right"),
+    Text(""),
+    Text("? keys and marks · i whole prompt", style=DIM),
+]
 
 
 def quoted(recording: Recording, token_id: int, width: int) -> Text:
@@ -45,7 +59,7 @@ class TokenPanel(Panel):
     def show(self, recording: Recording, t: int, pos: int | None) -> None:
         self.border_title = "Token"
         if not recording.ready or pos is None:
-            self.show_rows([Text("Tab or click: pick a token", style=DIM)])
+            self.show_rows(GUIDE)
             return
         width = max(10, self.content_region.width or 30)
         token_id, step, confidence = recording.index.cell_at(pos, t)
@@ -57,7 +71,7 @@ class TokenPanel(Panel):
         else:
             rows.append(quoted(recording, token_id, width))
             rows.append(Text(f"id {token_id} · pos {pos} · block {block + 1}", style=DIM))
-            rows.append(Text(f"commit step {step + 1} · conf {confidence:.2f}"))
+            rows.append(Text(f"committed at step {step + 1} · conf {confidence:.2f}"))
         if step >= 0 and recording.is_mask(token_id):
             rows.append(Text(f"remasked at step {step + 1}"))
         rows.extend(self._candidates(recording, pos, t, token_id, width))
@@ -94,7 +108,8 @@ class TokenPanel(Panel):
         if t in steps:
             at = bucket_of(steps.index(t), len(steps), width)
             text.stylize(NOW, at, at + 1)
-        head = Text(f"top-1 p {values[0]:.2f}→{values[-1]:.2f}, steps {steps[0] + 1}–{steps[-1] + 1}", style=DIM)
+        span = f"steps {steps[0] + 1}–{steps[-1] + 1}"
+        head = Text(f"top guess p {values[0]:.2f}→{values[-1]:.2f} over {span}", style=DIM)
         return [head, text]
 
     def _changes(self, recording: Recording, pos: int, width: int) -> list[Text]:

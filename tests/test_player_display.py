@@ -1,0 +1,153 @@
+"""What the player shows besides the grid's text: NO_COLOR, notices, labels and marks explained."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from synthetic_traces import write_trace
+from test_player import SIZE, screen_text, started
+
+from llada_tui.tui.app import PlayerApp
+from llada_tui.tui.sources import FileSource
+from llada_tui.tui.widgets import legend_line
+from llada_tui.tui.widgets.grid import TokenGrid
+from llada_tui.tui.widgets.legend_line import LegendLine
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def terminal_output(app: PlayerApp) -> str:
+    """The screen as a terminal receives it."""
+    console = Console(force_terminal=True, color_system="truecolor", width=app.size.width)
+    return "\n".join(strip.render(console) for strip in app.screen._compositor.render_strips())
+
+
+def colour_codes(output: str) -> set[str]:
+    """Every SGR parameter that sets a colour (30-49 except the defaults 39 and 49, 90-107, 38;... 48;...)."""
+    found = set()
+    for match in SGR.finditer(output):
+        params = match.group(1).split(";")
+        i = 0
+        while i < len(params):
+            code = int(params[i] or 0)
+            if code in (38, 48):
+                found.add(";".join(params[i : i + 3 if params[i + 1] == "5" else i + 5]))
+                i += 3 if params[i + 1] == "5" else 5
+                continue
+            if 30 <= code <= 47 and code not in (39, 49) or 90 <= code <= 107:
+                found.add(str(code))
+            i += 1
+    return found
+
+
+def grid_styles(app: PlayerApp) -> list[tuple[str, object]]:
+    grid = app.query_one(TokenGrid)
+    return [(segment.text, segment.style) for y in range(grid.size.height) for segment in grid.render_line(y)]
+
+
+# ---------------------------------------------------------------------- NO_COLOR
+
+
+async def test_no_color_emits_no_colour_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = PlayerApp(FileSource.open(write_trace(tmp_path / "run.trace")))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        outputs = []
+        for keys in (["6", "tab", "tab"], ["c"], ["end", "question_mark"]):
+            await pilot.press(*keys)
+            outputs.append(terminal_output(app))
+    for output in outputs:
+        assert colour_codes(output) == set()
+        assert SGR.search(output)  # ...while bold, dim, underline, reverse remain
+
+
+async def test_colour_without_colour_codes_is_meant(tmp_path: Path) -> None:
+    # the check above can fail: with colours, the same screens are full of colour codes
+    app = PlayerApp(FileSource.open(write_trace(tmp_path / "run.trace")))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("6")
+        assert colour_codes(terminal_output(app))
+
+
+async def test_no_color_shows_the_commit_step_and_c_changes_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = PlayerApp(FileSource.open(write_trace(tmp_path / "run.trace")))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("end", "escape")
+        looks = {
+            (bool(style.dim), bool(style.bold)) for text, style in grid_styles(app) if any(c.isalnum() for c in text)
+        }
+        assert {(True, False), (False, False), (False, True)} <= looks  # early dim, middle plain, late bold
+        by_step, legend_by_step = grid_styles(app), app.query_one(LegendLine).render().plain
+        assert "commit step dim ≤" in legend_by_step
+        await pilot.press("c")
+        assert grid_styles(app) != by_step  # the same tokens, now by confidence
+        assert "confidence dim <0.33" in app.query_one(LegendLine).render().plain
+
+
+# ---------------------------------------------------------------------- notices
+
+
+async def test_notices_go_under_the_grid_and_cover_nothing(trace_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(legend_line.NOTICE_SECONDS, "information", 0.3)
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("end")
+        before = screen_text(app).splitlines()
+        await pilot.press("n")  # nothing to find yet
+        await pilot.pause()
+        assert not app.screen.query("Toast")
+        after = screen_text(app).splitlines()
+        place = app.query_one(LegendLine).region
+        assert "nothing to find yet" in after[place.y][place.x : place.right]
+        changed = {(x, y) for y, (a, b) in enumerate(zip(before, after)) for x in range(len(a)) if a[x] != b[x]}
+        assert changed and all(place.contains(x, y) for x, y in changed)  # the panels and timeline unchanged
+        await pilot.pause(0.5)
+        assert "nothing to find yet" not in screen_text(app)
+        assert "commit step" in screen_text(app)  # the legend is back
+
+
+@pytest.fixture
+def trace_path(tmp_path: Path) -> Path:
+    return write_trace(tmp_path / "run.trace")
+
+
+# ---------------------------------------------------------------------- placeholders
+
+
+def grid_lines(app: PlayerApp) -> list[str]:
+    grid = app.query_one(TokenGrid)
+    return [grid.render_line(y).text.rstrip() for y in range(grid.size.height)]
+
+
+async def test_masked_tokens_are_plain_dots_that_give_nothing_away(trace_path: Path) -> None:
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        at_start = "".join(grid_lines(app))
+        assert set(at_start) == {"·"}  # no word shapes: one dot per token, no spaces between
+        assert at_start.count("·") == app.recording.gen_length
+        await pilot.press("right")  # a token lands: the text flows around what is shown
+        assert "72" in "".join(grid_lines(app)) and " " in "".join(grid_lines(app))
+
+
+async def test_w_switches_to_placeholders_the_width_of_the_token_to_come(trace_path: Path) -> None:
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("w")
+        at_start = grid_lines(app)
+        assert at_start[0].startswith("··· ······ ·· ···")  # "The answer is 72." to come
+        assert "width of the token to come" in app.query_one(LegendLine).notice
+        await pilot.press("end")
+        at_end = grid_lines(app)
+        assert [len(line) for line in at_start] == [len(line) for line in at_end]  # a layout that stays put
+        await pilot.press("w", "home")
+        assert set("".join(grid_lines(app))) == {"·"}

@@ -1,0 +1,54 @@
+"""The run info screen: what the header has no room for, whole: the prompt, the model, every parameter."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from llada_tui.core.inert import inert_block, inert_text
+from llada_tui.tui.recording import Recording
+
+
+def info_table(recording: Recording) -> Table:
+    """Every field of the run as label / value rows; every value from the trace made inert."""
+    header = recording.header
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    table.add_row("prompt", Text(inert_block(header.prompt_text) or "(empty)"))
+    for key, value in header.model.items():
+        table.add_row(inert_text(f"model {key}"), Text(inert_text(str(value))))
+    for key, value in header.params.items():
+        table.add_row(inert_text(str(key)), Text(inert_text(str(value))))
+    if header.created:
+        table.add_row("created", Text(inert_text(str(header.created))))
+    table.add_row("steps recorded", Text(f"{recording.length} of {recording.total_steps}"))
+    end = recording.end
+    if end is not None:
+        table.add_row("ended", Text(inert_text(end.status)))
+        if end.message:
+            table.add_row("end message", Text(inert_block(end.message)))
+    if recording.problem:
+        table.add_row("problem", Text(inert_text(recording.problem)))
+    return table
+
+
+class InfoScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,i,q", "app.pop_screen", "Close run info", id="info-close"),
+    ]
+
+    def __init__(self, recording: Recording) -> None:
+        super().__init__()
+        self._recording = recording
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="info-body") as body:
+            body.border_title = "run info"
+            body.border_subtitle = "Esc, i or q to close"
+            yield Static(info_table(self._recording))

@@ -1,0 +1,56 @@
+"""The line under the grid: the colour legend, and for a few seconds in its place, a notice.
+
+Textual's toasts would cover the timeline and the step panel for seconds; the player's
+notifications come here instead, where they hide only the legend for a while. Every notice is
+made inert and never parsed as markup: notices quote trace contents (an end record's message)
+and what the user typed.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.timer import Timer
+from textual.widgets import Static
+
+from llada_tui.core.inert import inert_text
+
+SEVERITY_LOOKS = {
+    "information": ("› ", Style(bold=True)),
+    "warning": ("⚠ ", Style(color="yellow", bold=True)),
+    "error": ("✖ ", Style(color="red", bold=True)),
+}
+NOTICE_SECONDS = {"information": 4.0, "warning": 8.0, "error": 8.0}
+
+
+class LegendLine(Static):
+    DEFAULT_CSS = """
+    LegendLine { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self._legend = Text()
+        self._timer: Timer | None = None
+        self.notice = ""  # the notice shown now, plain text ("" when the legend is shown)
+
+    def set_legend(self, legend: Text) -> None:
+        self._legend = legend
+        if not self.notice:
+            self.update(legend, layout=False)
+
+    def show_notice(self, message: str, title: str = "", severity: str = "information") -> None:
+        mark, style = SEVERITY_LOOKS.get(severity, SEVERITY_LOOKS["information"])
+        line = Text(mark, style=style, no_wrap=True, overflow="ellipsis")
+        if title:
+            line.append(inert_text(title) + ": ", style)
+        line.append(inert_text(message))
+        self.notice = line.plain
+        self.update(line, layout=False)
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(NOTICE_SECONDS.get(severity, 4.0), self.clear_notice)
+
+    def clear_notice(self) -> None:
+        self.notice = ""
+        self.update(self._legend, layout=False)
