@@ -145,7 +145,7 @@ def outside_file(folder: Path, name: str, content: bytes) -> Path:
         (lambda p: (p / "config.json").write_text(nested(200)), "nested more than 32 deep"),
         (lambda p: (p / "config.json").write_text("[1, 2]"), "expected a JSON object"),
         (lambda p: (p / "config.json").write_bytes(b'{"model_type": "\xff\xfe"}'), "cannot read it"),
-        (lambda p: (p / "config.json").write_text("{" + " " * (17 << 20) + "}"), "larger than 16 MiB"),
+        (lambda p: os.truncate(p / "config.json", 17 << 20), "larger than 16 MiB"),
         (lambda p: ((p / "config.json").unlink(), (p / "config.json").mkdir()), "config.json is not a regular file"),
         (lambda p: ((p / "config.json").unlink(), os.mkfifo(p / "config.json")), "config.json is not a regular file"),
         (
@@ -178,6 +178,38 @@ def test_links_inside_the_folder_and_the_hub_cache_layout_are_fine(tmp_path):
             file.symlink_to(Path("../../blobs") / file.name)
     load_model(snapshot)
     load_tokenizer(snapshot).apply_chat_template("hi")
+
+
+def write_json(file: Path, data) -> None:
+    file.write_text(json.dumps(data))
+
+
+def edit_json(file: Path, **changes) -> None:
+    write_json(file, {**json.loads(file.read_text()), **changes})
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: os.truncate(p / "tokenizer.json", 65 << 20), "tokenizer.json is larger than 64 MiB"),
+        (lambda p: (p / "tokenizer.json").write_text("[" * 100_000), "tokenizer.json: cannot read it"),
+        (lambda p: (p / "tokenizer.json").write_text('{"model": 5}'), "tokenizer.json: cannot read it"),
+        (lambda p: os.truncate(p / "tokenizer_config.json", 17 << 20), "tokenizer_config.json is larger than 16 MiB"),
+        (lambda p: (p / "tokenizer_config.json").write_text(nested(100_000)), "nested more than 32 deep"),
+        (
+            lambda p: edit_json(p / "tokenizer_config.json", chat_template=[{"name": ["x"]}, 5]),
+            "chat_template is a list without a 'default' template",
+        ),
+        (
+            lambda p: edit_config(p, vocab_size=300, mask_token_id=None, eos_token_id=None, pad_token_id=None),
+            r"token id 383 is outside the model's vocabulary \(vocab_size 300\)",
+        ),
+    ],
+    ids=["huge", "deep", "wrong-shape", "config-huge", "config-deep", "named-templates", "larger-than-the-model"],
+)
+def test_hostile_tokenizer_files(checkpoint, damage, message):
+    damage(checkpoint)
+    refused(lambda: load_tokenizer(checkpoint), message)
 
 
 # ---------------------------------------------------------------------------- the shard index

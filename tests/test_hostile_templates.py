@@ -127,6 +127,24 @@ def test_prompts_are_capped(tiny_tokenizer, chat):
     refused(lambda: encode("a" * (2**20 + 1)), ValueError, r"^the prompt has 1048577 characters, more than 1048576")
 
 
+def test_a_prompt_that_is_not_unicode_is_refused(tiny_tokenizer):
+    """Undecodable bytes of a command line arrive as lone surrogates; tokenizers would raise."""
+    refused(lambda: tiny_tokenizer.apply_chat_template("caf\udce9"), ValueError, "^the prompt is not valid UTF-8 text$")
+    refused(lambda: tiny_tokenizer.encode("caf\udce9"), ValueError, "^the prompt is not valid UTF-8 text$")
+
+
+def test_the_renderer_ignores_modules_in_the_working_folder(checkpoint, monkeypatch):
+    """Run from inside a hostile model folder, the child must not import its jinja2.py or json.py."""
+    folder = checkpoint.parent / "cwd"
+    folder.mkdir()
+    for module in ("jinja2", "json", "resource"):
+        (folder / f"{module}.py").write_text(f"open({str(folder / 'IMPORTED')!r}, 'w').write({module!r})\n")
+    monkeypatch.chdir(folder)
+    with_template(checkpoint, "{{ messages[0]['content'] }}!")
+    assert load_tokenizer(checkpoint).render_chat("from the working folder") == "from the working folder!"
+    assert not (folder / "IMPORTED").exists()
+
+
 def test_an_ordinary_template_renders_within_the_budget(tiny_tokenizer):
     """The sandbox costs one short-lived process per render: far below the budget."""
     started = time.monotonic()

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from tiny_checkpoint import SENTINEL, write_tiny_checkpoint
 
 from llada_tui.core import loading
-from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.llada import LLaDAConfig, LLaDAModel
 from llada_tui.core.loading import ModelLoadError, load_model, load_tokenizer, resolve_checkpoint
 
 CHAT = (
@@ -77,6 +77,20 @@ def test_gqa_and_weight_tying_checkpoints(tmp_path):
     assert "model.transformer.ff_out.weight" not in load_file(tied_path / "model.safetensors")
     tied = load_model(tied_path)
     assert logits_of(tied).std() > 1.0
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [{}, {"n_kv_heads": 2}, {"weight_tying": True}, {"embedding_size": 400}, {"n_layers": 3, "mlp_hidden_size": 96}],
+    ids=["plain", "gqa", "tied", "padded-embedding", "three-layers"],
+)
+def test_tensor_shapes_are_the_models_state_dict(shape):
+    """Weight files are checked against config.tensor_shapes() before the model exists: they must agree."""
+    config = LLaDAConfig(**{"d_model": 64, "n_layers": 2, "n_heads": 4, "vocab_size": 384, **shape})
+    with torch.device("meta"):
+        state = LLaDAModel(config).state_dict()
+    assert config.tensor_shapes() == {name: tuple(tensor.shape) for name, tensor in state.items()}
+    assert list(config.tensor_shapes()) == list(state)
 
 
 def test_dtype_override(tiny_checkpoint):
