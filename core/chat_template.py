@@ -52,8 +52,11 @@ class RenderedChat:
 
 
 @lru_cache(maxsize=32)
-def render_chat(template: str, message: str, bos_token: str, eos_token: str) -> RenderedChat:
-    """One user message in the template's chat format, with a generation prompt for the answer."""
+def render_chats(template: str, messages: tuple[str, ...], bos_token: str, eos_token: str) -> tuple[RenderedChat, ...]:
+    """Each user message in the template's chat format, with a generation prompt for the answer.
+
+    One child renders them all (and the sentinel once), under one budget.
+    """
     contexts = [
         {
             "messages": [{"role": "user", "content": content}],
@@ -61,10 +64,10 @@ def render_chat(template: str, message: str, bos_token: str, eos_token: str) -> 
             "bos_token": bos_token,
             "eos_token": eos_token,
         }
-        for content in (message, SENTINEL)
+        for content in (*messages, SENTINEL)
     ]
-    text, with_sentinel = render_in_child(template, contexts)
-    return RenderedChat(text, message_spans(text, with_sentinel))
+    *texts, with_sentinel = render_in_child(template, contexts)
+    return tuple(RenderedChat(text, message_spans(text, with_sentinel)) for text in texts)
 
 
 def message_spans(text: str, with_sentinel: str) -> tuple[tuple[int, int], ...] | None:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer
 
-from llada_tui.core.chat_template import MAX_TEMPLATE_CHARS, RenderedChat, TemplateRenderError, render_chat
+from llada_tui.core.chat_template import MAX_TEMPLATE_CHARS, RenderedChat, TemplateRenderError, render_chats
 from llada_tui.core.llada import LLaDAConfig, LLaDAModel
 from llada_tui.core.trace import MAX_GEN_LENGTH, MAX_STEPS
 
@@ -419,7 +419,9 @@ class LLaDATokenizer:
 
     def render_chat(self, message: str) -> str:
         """The prompt text for one user message, as LLaDA's chat examples build it."""
-        return self._render(message).text
+        _check_prompt_text(message)
+        [chat] = self._render((message,))
+        return chat.text
 
     def apply_chat_template(self, message: str, parse_special: bool = False) -> list[int]:
         """Prompt ids for one user message in LLaDA's chat format, ready for generation.
@@ -428,11 +430,17 @@ class LLaDATokenizer:
         message are text unless parse_special. Token boundaries are those of the whole chat
         string: the text between the template's special tokens is encoded in one piece.
         """
-        _check_prompt_text(message)
-        chat = self._render(message)
+        [ids] = self.apply_chat_template_batch([message], parse_special)
+        return ids
+
+    def apply_chat_template_batch(self, messages: list[str], parse_special: bool = False) -> list[list[int]]:
+        """apply_chat_template for many messages, rendered by one sandboxed process (one start-up)."""
+        for message in messages:
+            _check_prompt_text(message)
+        chats = self._render(tuple(messages))
         if parse_special:
-            return self._checked_prompt(self._encode(chat.text, True).ids)
-        return self._checked_prompt(self._encode_chat(chat, message))
+            return [self._checked_prompt(self._encode(chat.text, True).ids) for chat in chats]
+        return [self._checked_prompt(self._encode_chat(chat, message)) for chat, message in zip(chats, messages)]
 
     def _encode(self, text: str, parse_special: bool):
         with self._encoding_lock:
@@ -473,12 +481,12 @@ class LLaDATokenizer:
             )
         return ids
 
-    def _render(self, message: str) -> RenderedChat:
+    def _render(self, messages: tuple[str, ...]) -> tuple[RenderedChat, ...]:
         if self._chat_template is None:
             raise ModelLoadError("this tokenizer has no chat template; use --no-chat-template")
         try:
-            return render_chat(
-                self._chat_template, message, self._token_name(self.bos_id), self._token_name(self.eos_id)
+            return render_chats(
+                self._chat_template, messages, self._token_name(self.bos_id), self._token_name(self.eos_id)
             )
         except TemplateRenderError as error:
             raise ModelLoadError(f"chat template: {error}") from None

@@ -363,6 +363,15 @@ def test_ordinary_prompts_tokenize_exactly_as_the_whole_chat_string(any_tokenize
     assert any_tokenizer.apply_chat_template(message) == expected
 
 
+def test_a_batch_of_messages_is_encoded_as_each_alone(any_tokenizer):
+    messages = ["one", INJECTION.replace("<|mdm_mask|>", ""), "  three \n", "one"]
+    for parse_special in (False, True):
+        batch = any_tokenizer.apply_chat_template_batch(messages, parse_special=parse_special)
+        assert batch == [any_tokenizer.apply_chat_template(m, parse_special=parse_special) for m in messages]
+    assert batch[1] != any_tokenizer.apply_chat_template(messages[1])  # parse_special did make a difference
+    assert any_tokenizer.apply_chat_template_batch([]) == []
+
+
 def test_a_template_that_hides_where_the_message_is(tmp_path):
     """Its text around the message depends on the message: specials typed there cannot be told apart."""
     path = write_tiny_checkpoint(tmp_path)
