@@ -18,12 +18,14 @@ failure names its case number, which reproduces it alone (`run_case(number)`). F
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
 import math
 import random
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -68,7 +70,9 @@ def seeds() -> tuple[bytes, ...]:
 
 @cache
 def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="trace-fuzz-"))
+    folder = tempfile.mkdtemp(prefix="trace-fuzz-")
+    atexit.register(shutil.rmtree, folder, True)
+    return Path(folder)
 
 
 def check_trace(trace: Trace) -> list[str]:
