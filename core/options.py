@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from llada_tui.core.trace import MAX_GEN_LENGTH, MAX_STEPS
+from llada_tui.core.trace import MAX_GEN_LENGTH, MAX_STEPS, MAX_TOPK
 
 REMASKING = ("low_confidence", "random")
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes a 64-bit seed
-MAX_TOPK = 1000
 MAX_THREADS = 1024
 MAX_PROMPT_CHARS = 1 << 20
 

@@ -112,7 +112,7 @@ def test_info_on_a_cut_short_trace(tmp_path: Path, tiny_checkpoint: Path, capsys
         (["--gen-length", "20", "--block-length", "8"], "must be a multiple of block_length"),
         (["--steps", "3", "--gen-length", "16", "--block-length", "8"], "multiple of the number of blocks"),
         (["--steps", "32", "--gen-length", "16", "--block-length", "16"], "must not exceed gen_length"),
-        (["--topk", "-1"], "topk must be between 0 and 1000"),
+        (["--topk", "-1"], "topk must be between 0 and 64"),
     ],
 )
 def test_bad_sampling_arguments_exit_2_with_one_line(
