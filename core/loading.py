@@ -165,12 +165,16 @@ def read_sampling_defaults(path: str | Path) -> dict[str, int]:
     return defaults
 
 
-def _containing_folder(folder: Path) -> Path:
-    """Where a checkpoint's files may point: its folder, or for a Hub snapshot the repo's cache folder
+def _may_link_to(folder: Path, target: Path) -> bool:
+    """A checkpoint's file may be a link into its own folder, or to a blob of a Hugging Face cache.
 
-    (the snapshot's files are links to ../../blobs)."""
-    folder = folder.resolve()
-    return folder.parent.parent if folder.parent.name == "snapshots" else folder
+    Hub snapshots link to ../../blobs, and older huggingface_hub versions made `--local-dir`
+    downloads links into the cache too; a link anywhere else (~/.ssh/...) is refused.
+    """
+    blobs = target.parent
+    return target.is_relative_to(folder.resolve()) or (
+        blobs.name == "blobs" and blobs.parent.name.startswith("models--")
+    )
 
 
 def _checkpoint_file(folder: Path, name: str, max_bytes: int | None = None) -> Path | None:
@@ -189,7 +193,7 @@ def _checkpoint_file(folder: Path, name: str, max_bytes: int | None = None) -> P
         info = target.stat()
     except (OSError, RuntimeError) as error:  # a broken link, a loop of links
         raise ModelLoadError(f"{file}: cannot read it ({_one_line(error)})") from None
-    if not target.is_relative_to(_containing_folder(folder)):
+    if not _may_link_to(folder, target):
         raise ModelLoadError(f"{file} links to outside the model folder ({target}); copy the file into it")
     if not stat.S_ISREG(info.st_mode):
         raise ModelLoadError(f"{file} is not a regular file")

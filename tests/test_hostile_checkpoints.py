@@ -167,8 +167,8 @@ def test_hostile_config_files(checkpoint, damage, message):
     refused(lambda: load_model(checkpoint), message)
 
 
-def test_links_inside_the_folder_and_the_hub_cache_layout_are_fine(tmp_path):
-    """A Hub snapshot's files are links to ../../blobs: inside the repo's cache folder, allowed."""
+def test_links_into_the_folder_or_a_hub_cache_are_fine(tmp_path):
+    """A Hub snapshot's files link to ../../blobs; older `--local-dir` downloads link into the cache."""
     repo = tmp_path / "models--tiny--llada"
     snapshot = write_tiny_checkpoint(repo / "snapshots" / "abc")
     (repo / "blobs").mkdir()
@@ -178,6 +178,16 @@ def test_links_inside_the_folder_and_the_hub_cache_layout_are_fine(tmp_path):
             file.symlink_to(Path("../../blobs") / file.name)
     load_model(snapshot)
     load_tokenizer(snapshot).apply_chat_template("hi")
+
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "weights").mkdir()
+    for file in snapshot.iterdir():
+        (local / file.name).symlink_to(file.resolve())
+    (local / "model.safetensors").unlink()
+    (local / "weights" / "model.safetensors").symlink_to(repo / "blobs" / "model.safetensors")
+    (local / "model.safetensors").symlink_to(Path("weights") / "model.safetensors")
+    load_model(local)
 
 
 def write_json(file: Path, data) -> None:
