@@ -210,17 +210,25 @@ def check_output(path: Path, force: bool) -> None:
         raise UsageError(f"{path.parent} is not a folder")
 
 
-def checked_lengths(args: argparse.Namespace, options: SamplingOptions) -> SamplingOptions:
-    """The options with the checkpoint's default lengths filled in and checked, before loading weights."""
+def checked_against_checkpoint(args: argparse.Namespace, options: SamplingOptions) -> SamplingOptions:
+    """The options with the checkpoint's default lengths filled in and checked, and the prompt encoded
+    once with its tokenizer and chat template: all before any weight is read."""
     from llada_tui.core import recording
-    from llada_tui.core.loading import ModelLoadError, resolve_checkpoint
+    from llada_tui.core.loading import ModelLoadError, load_tokenizer, resolve_checkpoint
 
     try:
-        defaults = recording.sampling_defaults(resolve_checkpoint(args.model))
+        checkpoint = resolve_checkpoint(args.model)
+        resolved = options.with_lengths(recording.sampling_defaults(checkpoint))
+        check_options(resolved)
+        tokenizer = load_tokenizer(checkpoint)
     except ModelLoadError as error:
         raise RunError(str(error)) from None
-    resolved = options.with_lengths(defaults)
-    check_options(resolved)
+    try:
+        recording.encode_prompt(
+            tokenizer, args.prompt, chat_template=resolved.chat_template, parse_special=resolved.parse_special
+        )
+    except (ValueError, ModelLoadError) as error:  # too long; a failing or missing chat template
+        raise UsageError(str(error)) from None
     return resolved
 
 
@@ -231,7 +239,7 @@ def run_record(args: argparse.Namespace) -> int:
     from llada_tui.core.threads import use_threads
 
     threads = use_threads(args.threads)  # before torch is imported
-    options = checked_lengths(args, options)
+    options = checked_against_checkpoint(args, options)
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -298,7 +306,7 @@ def run_live(args: argparse.Namespace) -> int:
     from llada_tui.core.threads import use_threads
 
     use_threads(args.threads, leave_for_ui=True)  # before torch is imported
-    options = checked_lengths(args, options)
+    options = checked_against_checkpoint(args, options)
     from llada_tui.tui.live import run_live_app
     from llada_tui.tui.live_source import ModelChoice
 

@@ -94,11 +94,10 @@ def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
     return params
 
 
-def encode_prompt(engine: Engine, prompt: str, params: dict[str, Any]) -> list[int]:
+def encode_prompt(tokenizer: LLaDATokenizer, prompt: str, *, chat_template: bool, parse_special: bool) -> list[int]:
+    """The prompt's ids as the model sees them; ValueError or ModelLoadError, one line, if it cannot be."""
     check_prompt(prompt)
-    tokenizer = engine.tokenizer
-    parse_special = params["parse_special"]
-    if params["chat_template"]:
+    if chat_template:
         return tokenizer.apply_chat_template(prompt, parse_special=parse_special)
     return tokenizer.encode(prompt, parse_special=parse_special)
 
@@ -108,7 +107,9 @@ def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
     tokenizer = engine.tokenizer
     header = Header(
         prompt_text=prompt,
-        prompt_ids=encode_prompt(engine, prompt, params),
+        prompt_ids=encode_prompt(
+            tokenizer, prompt, chat_template=params["chat_template"], parse_special=params["parse_special"]
+        ),
         model={
             "name": engine.name,
             "config": engine.model.config.summary(),

@@ -133,7 +133,11 @@ def test_bad_numbers_are_refused_before_loading(
 
 @pytest.mark.parametrize(
     "prompt, message",
-    [("   ", "the prompt is empty"), ("caf\udce9", "not valid UTF-8")],
+    [
+        ("   ", "the prompt is empty"),
+        ("caf\udce9", "not valid UTF-8"),
+        ("ab " * 40000, "tokens, more than 32768"),  # found by the tokenizer, still before the weights
+    ],
 )
 @pytest.mark.parametrize("command", ["record", "live"])
 def test_bad_prompts_are_refused_before_loading(

@@ -57,7 +57,7 @@ def sample_replies(
     from llada_tui.core import generate
 
     device = next(model.parameters()).device
-    encoded = [tokenizer.apply_chat_template(p) for p in prompts]
+    encoded = tokenizer.apply_chat_template_batch(prompts)  # one sandboxed render for all
     by_length: dict[int, list[int]] = defaultdict(list)
     for i, ids in enumerate(encoded):
         by_length[len(ids)].append(i)
