@@ -13,6 +13,16 @@ times, for each jump:
   repaint  an upper bound: the position set and the whole screen composed and encoded again.
 For comparison it does the same on a run 16 times smaller: the cost should not grow with length.
 Target: <= 20 ms per step change on a 2-core machine. Not a test: it only reports.
+
+    python benchmarks/render_step.py --limits [--before DIR] [--size 80x24]
+
+At the trace reader's limits instead: a run of 32768 positions x 32768 steps of one token each
+(blocks of 1), and one of 32768 positions all holding the same 1024-character token (64 steps).
+For each, in a process of its own: the time to the first frame (the app started on the run held
+in memory, until the run is drawn), the CPU time of a few keys (End, ←, →, Home, 5) up to their
+frame encoded for the terminal, and the peak memory. With --before DIR, where DIR holds another
+version of the package as DIR/llada_tui/{core,tui} (e.g. `git archive COMMIT core tui | tar -x
+-C DIR/llada_tui`), the same is measured for that version in the same run, with the ratios.
 """
 
 from __future__ import annotations
@@ -20,8 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
+import os
 import random
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from array import array
 
@@ -122,8 +137,8 @@ async def measure(tokens: int, steps: int, size: tuple[int, int], repeat: int) -
         rng = random.Random(1)
         for _ in range(repeat):
             t = rng.randrange(steps + 1)
+            grid.show(t)
             begin = time.perf_counter()
-            grid.t = t
             grid._strips.clear()
             for y in range(grid.size.height):
                 grid.render_line(y)
@@ -160,14 +175,140 @@ def report(name: str, values: list[float]) -> str:
     return f"{name}: median {statistics.median(ms):.2f} ms, p90 {ms[int(len(ms) * 0.9)]:.2f} ms, max {ms[-1]:.2f} ms"
 
 
+# ---------------------------------------------------------------------------- at the limits
+
+LIMIT = 32768  # core/trace.py: MAX_GEN_LENGTH = MAX_STEPS
+LONG_TEXT = 1024  # core/trace.py: MAX_TOKEN_TEXT_CHARS
+# (key, pressed at): End and 5 jump, the arrows step, Home jumps back
+LIMIT_KEYS = (("end", "0"), ("left", "end"), ("right", "end-1"), ("home", "end"), ("right", "0"), ("5", "0"))
+
+
+def limit_run(kind: str) -> tuple[Header, list[Step]]:
+    """A run at the reader's limits: "steps" (one token per step, blocks of 1) or "texts"."""
+    texts = {MASK: "<|mdm_mask|>"}
+    if kind == "steps":
+        texts.update({1000 + i: f" w{i}" for i in range(WORDS)})
+        steps = [
+            Step(i, i, array("i", [i]), array("i", [1000 + i % WORDS]), array("f", [0.5]), 1.0) for i in range(LIMIT)
+        ]
+        block_length, total = 1, LIMIT
+    else:
+        texts[1000] = "x" * LONG_TEXT
+        total, per_step = 64, LIMIT // 64
+        steps = [
+            Step(s, s, array("i", range(s * per_step, (s + 1) * per_step)), array("i", [1000] * per_step),
+                 array("f", [0.5] * per_step), 1.0)
+            for s in range(total)
+        ]  # fmt: skip
+        block_length = per_step
+    header = Header(
+        prompt_text="at the limits",
+        prompt_ids=[],
+        model={"name": "synthetic"},
+        params={"steps": total, "gen_length": LIMIT, "block_length": block_length, "temperature": 0.0,
+                "cfg_scale": 0.0, "remasking": "low_confidence", "mask_id": MASK},
+        token_texts=texts,
+    )  # fmt: skip
+    return header, steps
+
+
+async def measure_limits(kind: str, size: tuple[int, int]) -> dict[str, object]:
+    from textual import events
+
+    header, run = limit_run(kind)
+    started = time.perf_counter()
+    app = PlayerApp(MemorySource(header, run))
+    frames: list[float] = []
+    display = app._display
+
+    def display_and_encode(screen, renderable) -> None:
+        display(screen, renderable)
+        if isinstance(renderable, CompositorUpdate):
+            renderable.render_segments(app.console)
+            frames.append(time.process_time())
+
+    app._display = display_and_encode
+    result: dict[str, object] = {}
+    async with app.run_test(size=size) as pilot:
+        while not app.recording.ended:
+            await pilot.pause()
+        frames.clear()
+        while not frames:
+            await asyncio.sleep(0)
+        result["first frame s"] = time.perf_counter() - started
+        keys: dict[str, list[float]] = {}
+        reached: dict[str, int] = {}
+        for key, start in LIMIT_KEYS:
+            last = app.recording.length
+            app.position = {"0": 0, "end": last, "end-1": last - 1}[start]
+            await pilot.pause()
+            frames.clear()
+            begin = time.process_time()
+            app.post_message(events.Key(key, None))
+            waited = time.perf_counter()
+            while not frames and time.perf_counter() - waited < 60:
+                await asyncio.sleep(0)
+            keys.setdefault(key, []).append(((frames[0] if frames else float("inf")) - begin) * 1000)
+            await pilot.pause()
+            reached[f"{key} from {start}"] = app.position
+        result["keys ms"] = keys
+        result["steps reached"] = reached
+        await pilot.press("q")
+    result["peak MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def limits(size: str, before: str | None) -> None:
+    """Each run in a process of its own (peak memory is per process); the other version too."""
+    versions = {"now": None, **({"before": before} if before else {})}
+    results: dict[tuple[str, str], dict] = {}
+    for kind in ("steps", "texts"):
+        for version, folder in versions.items():
+            env = dict(os.environ)
+            if folder:
+                env["PYTHONPATH"] = os.path.abspath(folder)
+            command = [sys.executable, __file__, "--limit-run", kind, "--size", size]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+            if done.returncode:
+                raise SystemExit(f"{version} {kind}: {done.stderr.strip().splitlines()[-1]}")
+            results[kind, version] = json.loads(done.stdout.strip().splitlines()[-1])
+    titles = {"steps": f"{LIMIT} positions x {LIMIT} steps, blocks of 1",
+              "texts": f"{LIMIT} positions of one {LONG_TEXT}-character token, 64 steps"}  # fmt: skip
+    for kind, title in titles.items():
+        print(f"{title}, at {size}:")
+        for version in versions:
+            r = results[kind, version]
+            keys = "  ".join(f"{k} {statistics.median(v):.1f}" for k, v in r["keys ms"].items())
+            reached = ", ".join(f"{k}: {v}" for k, v in r["steps reached"].items())
+            print(f"  {version:>6}: first frame {r['first frame s']:.2f} s, peak {r['peak MB']:.0f} MB;"
+                  f" keys (ms CPU): {keys}\n          steps reached: {reached}")  # fmt: skip
+        if before:
+            now, old = results[kind, "now"], results[kind, "before"]
+            ratios = [f"first frame x{old['first frame s'] / now['first frame s']:.1f}"]
+            for key in now["keys ms"]:
+                ratios.append(
+                    f"{key} x{statistics.median(old['keys ms'][key]) / statistics.median(now['keys ms'][key]):.1f}"
+                )
+            print("   before/now: " + ", ".join(ratios))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=4096)
     parser.add_argument("--size", default="120x40", help="terminal size, WIDTHxHEIGHT")
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--limits", action="store_true", help="first frame and keys at the trace limits")
+    parser.add_argument("--before", metavar="DIR", help="with --limits: also measure the version in DIR")
+    parser.add_argument("--limit-run", choices=("steps", "texts"), help=argparse.SUPPRESS)  # one measurement
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    if args.limit_run:
+        print(json.dumps(asyncio.run(measure_limits(args.limit_run, (width, height)))))
+        return
+    if args.limits:
+        limits(args.size, args.before)
+        return
     for tokens, steps in ((args.tokens, args.steps), (args.tokens // 16, args.steps // 16)):
         timings = asyncio.run(measure(tokens, steps, (width, height), args.repeat))
         for name, values in timings.items():

@@ -111,7 +111,7 @@ async def test_notices_go_under_the_grid_and_cover_nothing(trace_path: Path, mon
         assert changed and all(place.contains(x, y) for x, y in changed)  # the panels and timeline unchanged
         await pilot.pause(0.5)
         assert "nothing to find yet" not in screen_text(app)
-        assert "commit step" in screen_text(app)  # the legend is back
+        assert "this step" in screen_text(app) and "masked" in screen_text(app)  # the legend is back
 
 
 @pytest.fixture

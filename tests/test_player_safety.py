@@ -3,15 +3,21 @@ as markup, nothing crashes, and a trace at the reader's limits stays quick to sh
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
-from test_player import SIZE, custom_trace, screen_text, started
+from rich.cells import cell_len, get_character_cell_size
+from synthetic_traces import write_trace
+from test_player import SIZE, custom_trace, grid_text, screen_text, started
 from test_player_display import terminal_output
 
 from llada_tui.core.trace import End
+from llada_tui.tui import layout
 from llada_tui.tui.app import PlayerApp
+from llada_tui.tui.layout import MAX_SHAPE_CELLS, GridLayout
 from llada_tui.tui.sources import FileSource, FollowSource
+from llada_tui.tui.widgets.grid import TokenGrid
 
 OSC52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"  # write to the clipboard
 TITLE = "\x1b]0;pwned\x07"  # retitle the terminal
@@ -75,3 +81,57 @@ async def test_hostile_notices_from_elsewhere_stay_inert(tmp_path: Path) -> None
         app.notify(HOSTILE, markup=False, severity="warning")
         await pilot.pause()
         assert_inert(terminal_output(app))
+
+
+# ---------------------------------------------------------------------- sizes: bounded work
+
+
+def characters_measured(monkeypatch, shapes: list[tuple[str, ...]], width: int) -> int:
+    """How many characters the layout looks at (cell widths asked) to lay out these shapes."""
+    seen = [0]
+
+    def counted_cell_len(text: str) -> int:
+        seen[0] += len(text)
+        return cell_len(text)
+
+    def counted_cell_size(char: str) -> int:
+        seen[0] += 1
+        return get_character_cell_size(char)
+
+    monkeypatch.setattr(layout, "cell_len", counted_cell_len)
+    monkeypatch.setattr(layout, "get_character_cell_size", counted_cell_size)
+    GridLayout(shapes, [True] * len(shapes), width)
+    monkeypatch.undo()
+    return seen[0]
+
+
+def test_the_layout_is_linear_in_the_length_of_a_token(monkeypatch) -> None:
+    # a token longer than a line is split over lines in one pass (it was quadratic: 66 s for 10^6 characters)
+    n = 5000
+    one = characters_measured(monkeypatch, [("a" * n,)], 80)
+    four = characters_measured(monkeypatch, [("a" * 4 * n,)], 80)
+    assert 0 < one <= 5 * n
+    assert four <= 4.5 * one  # linear: 4x; quadratic would be 16x
+    wide = characters_measured(monkeypatch, [("中" * n,), (" b" * n,)], 80)
+    assert wide <= 5 * 3 * n
+
+
+def test_a_grid_of_long_tokens_stays_small(tmp_path: Path) -> None:
+    # every position holds the same 1024-character token: each takes a bounded room in the grid
+    long_text = "x" * 1024
+    answer = [long_text] * 64
+    path = write_trace(tmp_path / "long-texts.trace", answer, steps=8, block_length=64, sure=())
+
+    async def play() -> None:
+        app = PlayerApp(FileSource.open(path))
+        async with app.run_test(size=SIZE) as pilot:
+            await started(app, pilot)
+            await pilot.press("end", "tab")
+            grid = app.query_one(TokenGrid)
+            width = grid.scrollable_content_region.width
+            assert grid.grid_layout.height <= len(answer) * (MAX_SHAPE_CELLS // width + 2)
+            assert all(sum(grid.grid_layout.part_widths(pos)) <= MAX_SHAPE_CELLS for pos in range(len(answer)))
+            assert "x…" in grid_text(app)  # cut, and says so
+            assert "“xxxxxxxxxxxxxxxxxxxxxx" in screen_text(app)  # the Token panel shows more of it
+
+    asyncio.run(play())

@@ -203,8 +203,8 @@ class PlayerApp(App[None]):
 
     def _show_legend(self) -> None:
         if self.recording.ready:
-            width = 8 if self.size.width < NARROW else 16
-            shown = legend(self.mode, self.recording.total_steps, self.no_color, width)
+            narrow = self.size.width < NARROW
+            shown = legend(self.mode, self.recording.total_steps, self.no_color, 4 if narrow else 16, compact=narrow)
             self.query_one(LegendLine).set_legend(shown)
 
     @property

@@ -24,7 +24,7 @@ PLACEHOLDER = "·"
 CUT_MARK = "…"
 # A token's room in the grid is bounded: a trace may hold texts of a thousand characters, and a
 # long answer of them would be a grid of hundreds of thousands of lines. The Token panel shows more.
-MAX_SHAPE_CELLS = 48
+MAX_SHAPE_CELLS = 24
 MAX_SHAPE_LINES = 3
 
 
@@ -37,27 +37,91 @@ class Part(NamedTuple):
 
 
 class GridLayout:
-    """Lines of parts for a given width."""
+    """Lines of parts for a given width.
 
-    def __init__(self, shapes: Sequence[tuple[str, ...]], word_starts: Sequence[bool], width: int):
+    With `resume` (the layout of the same positions before some of them changed shape, the
+    first at `first_changed`), the lines before the change are taken over and only the rest is
+    laid out: stepping through a long answer costs the text after the change, and a tail of
+    masked dots is laid out a line at a time.
+    """
+
+    def __init__(
+        self,
+        shapes: Sequence[tuple[str, ...]],
+        word_starts: Sequence[bool],
+        width: int,
+        resume: GridLayout | None = None,
+        first_changed: int = 0,
+    ):
         self.width = width = max(2, width)
         n = len(shapes)
-        self.first_line = first_line = array("i")  # per position: the line of its first part
-        self.xs = xs = array("i")  # per position: the x of its first part
-        self._texts: list[tuple[str, ...]] = []  # per position: its text, cut into parts
         self._split: dict[int, tuple[Part, ...]] = {}  # positions of more than one part
-        self.line_start = line_start = array("i", [0])  # per line: the first position with a part on it
         self.stripped: set[int] = set()  # positions whose leading spaces were dropped at a wrap
-        texts = self._texts
-        cells = [cell_len(shape[0]) for shape in shapes]
-        word_widths = _word_widths(shapes, cells, word_starts, width)
-        line = x = 0
-        for pos in range(n):
+        start, line = 0, 0
+        if resume is not None and resume.width == width and len(resume) == n:
+            start, line = resume._resume_point(word_starts, first_changed)
+        if start:
+            self.first_line = resume.first_line[:start]
+            self.xs = resume.xs[:start]
+            self._texts = resume._texts[:start]
+            self.line_start = resume.line_start[: line + 1]
+            self._split = {pos: parts for pos, parts in resume._split.items() if pos < start}
+            self.stripped = {pos for pos in resume.stripped if pos <= start}
+        else:
+            self.first_line = array("i")  # per position: the line of its first part
+            self.xs = array("i")  # per position: the x of its first part
+            self._texts = []  # per position: its text, cut into parts
+            self.line_start = array("i", [0])  # per line: the first position with a part on it
+        self.height = self._place(shapes, word_starts, start, line) + 1
+
+    def _resume_point(self, word_starts: Sequence[bool], first_changed: int) -> tuple[int, int]:
+        """(position, line) to lay out again from: the start of the line before the one holding the
+        changed position's word, so that every decision taken before it still holds."""
+        word = min(first_changed, len(self) - 1)
+        while word > 0 and not word_starts[word]:
+            word -= 1
+        line = self.first_line[max(0, word - 1)] - 1  # the word before can be pulled back by the change
+        while line > 0 and self.first_line[self.line_start[line]] != line:
+            line -= 1  # that line continues a token split over lines: start where the token starts
+        if line <= 0:
+            return 0, 0
+        return self.line_start[line], line
+
+    def _place(self, shapes: Sequence[tuple[str, ...]], word_starts: Sequence[bool], start: int, line: int) -> int:
+        """Lay out positions from `start`, which begins `line`; returns the last line."""
+        width, n = self.width, len(shapes)
+        first_line, xs, texts, line_start = self.first_line, self.xs, self._texts, self.line_start
+        x = 0
+        pos = start
+        while pos < n:
             shape = shapes[pos]
-            text, used = shape[0], cells[pos]
-            if word_starts[pos] and x and x + word_widths[pos] > width:
-                line, x = line + 1, 0
-                line_start.append(pos)
+            text = shape[0]
+            used = cell_len(text)
+            if used == 1 and len(shape) == 1 and word_starts[pos]:
+                end = pos + 1  # a run of one-cell words (masked dots): laid out a line at a time
+                while end < n and shapes[end] is shape and word_starts[end]:
+                    end += 1
+                if end < n and not word_starts[end]:
+                    end -= 1  # the last one's word goes on: the general case
+                if end > pos:
+                    while pos < end:
+                        if x == width:
+                            line, x = line + 1, 0
+                            line_start.append(pos)
+                        count = min(end - pos, width - x)
+                        first_line.extend(array("i", [line]) * count)
+                        xs.extend(range(x, x + count))
+                        texts.extend([shape] * count)
+                        pos, x = pos + count, x + count
+                    continue
+            wrapped = False
+            if word_starts[pos] and x:
+                alone = len(shape) > 1 or pos + 1 == n or word_starts[pos + 1]  # a word of one token
+                wrapped = x + (used if alone else self._word_width(shapes, word_starts, pos)) > width
+            if wrapped or (pos == start and pos in self.stripped):
+                if wrapped:
+                    line, x = line + 1, 0
+                    line_start.append(pos)
                 word = text.lstrip(" ")
                 if word and word != text:  # a wrapped line starts at the word
                     self.stripped.add(pos)
@@ -68,6 +132,7 @@ class GridLayout:
                 xs.append(x)
                 texts.append(shape if text is shape[0] else (text,))
                 x += used
+                pos += 1
                 continue
             parts: list[Part] = []
             pieces: list[str] = []
@@ -89,7 +154,17 @@ class GridLayout:
             texts.append(tuple(pieces))
             if len(parts) > 1:
                 self._split[pos] = tuple(parts)
-        self.height = line + 1
+            pos += 1
+        return line
+
+    def _word_width(self, shapes: Sequence[tuple[str, ...]], word_starts: Sequence[bool], pos: int) -> int:
+        """The cells from pos up to the next word start (a newline ends a word), capped at width+1."""
+        total, cap, n = 0, self.width + 1, len(shapes)
+        while True:
+            total += cell_len(shapes[pos][0])
+            pos += 1
+            if len(shapes[pos - 1]) > 1 or total >= cap or pos == n or word_starts[pos]:
+                return min(total, cap)
 
     # ------------------------------------------------------------------ queries
 
@@ -147,8 +222,13 @@ def _cut(text: str, room: int, width: int) -> Iterator[str]:
     """Cut text into pieces for consecutive lines: the first of at most `room` cells, the others
     of at most `width`. The first is empty when nothing fits in `room` on a line that already
     holds something. One pass over the text."""
-    if cell_len(text) <= room:
+    cells = cell_len(text)
+    if cells <= room:
         yield text
+        return
+    if cells == len(text):  # one cell per character (most text): cut by slicing
+        yield text[:room]
+        yield from (text[at : at + width] for at in range(room, len(text), width))
         return
     start = used = 0
     at_line_start = room >= width
@@ -160,21 +240,6 @@ def _cut(text: str, room: int, width: int) -> Iterator[str]:
         used += char_width
     if start < len(text):
         yield text[start:]
-
-
-def _word_widths(
-    shapes: Sequence[tuple[str, ...]], cells: list[int], word_starts: Sequence[bool], limit: int
-) -> list[int]:
-    """For each position that starts a word, the cells up to the next word start (capped at limit+1)."""
-    widths = [0] * len(shapes)
-    following = 0  # width of the word continuing after the current position
-    cap = limit + 1
-    for pos in range(len(shapes) - 1, -1, -1):
-        own = cells[pos]
-        width = own if len(shapes[pos]) > 1 else own + following  # a newline ends the word
-        widths[pos] = width if width < cap else cap
-        following = 0 if word_starts[pos] else widths[pos]
-    return widths
 
 
 def starts_word(previous: tuple[str, ...] | None, shape: tuple[str, ...], standalone: bool) -> bool:

@@ -84,9 +84,15 @@ def _thirds_shown(mode: ColourMode, total_steps: int) -> tuple[str, str]:
     return f"≤{first_plain}", f"≥{first_bold + 1}"  # as 1-based steps
 
 
-def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int) -> Text:
-    """One line explaining the colours (or, without colour, the marks); `width` cells of gradient."""
-    label = "commit step " if mode is ColourMode.STEP else "confidence "
+def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int, compact: bool = False) -> Text:
+    """One line explaining the colours (or, without colour, the marks); `width` cells of gradient.
+
+    Compact (a narrow screen): shorter labels, so that every mark keeps its place.
+    """
+    if mode is ColourMode.STEP:
+        label = "step " if compact else "commit step "
+    else:
+        label = "conf " if compact else "confidence "
     text = Text(no_wrap=True, overflow="ellipsis")
     if monochrome:
         dim, bold = _thirds_shown(mode, total_steps)

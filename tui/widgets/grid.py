@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Iterator
 from enum import Enum
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -47,6 +49,7 @@ from llada_tui.tui.recording import Recording
 
 UNKNOWN_SHAPE = ("·",)  # a masked position in a plain layout, or one never committed yet
 TOKEN_KEYS = Binding.Group("Token")
+LONG_TOKEN_CELLS = 12
 PLAIN_LAYOUTS_KEPT = 16  # plain layouts of the steps visited last: stepping back and forth is free
 
 
@@ -56,15 +59,59 @@ class Placeholders(Enum):
 
 
 class _Shape:
-    """A token's room in the grid and how lines may break around it."""
+    """A token's room in the grid and how lines may break around it.
+
+    A line may break before and after a long token as around a word: a run of long tokens
+    glued together is no word anyone reads, and splitting each over two lines costs more.
+    """
 
     __slots__ = ("lines", "leading_space", "breaks_after", "standalone")
 
     def __init__(self, lines: tuple[str, ...], standalone: bool):
+        long = cell_len(lines[0]) > LONG_TOKEN_CELLS
         self.lines = lines
         self.leading_space = lines[0][:1].isspace()
-        self.breaks_after = lines[-1][-1:].isspace() or lines[-1] == ""
-        self.standalone = standalone
+        self.breaks_after = long or lines[-1][-1:].isspace() or lines[-1] == ""
+        self.standalone = standalone or long
+
+
+class _Flow:
+    """A row of tokens as the layout sees them (their shapes and where lines may break), patched
+    position by position, and the layout last built from it: a change lays out only the text
+    after it (see GridLayout's resume)."""
+
+    def __init__(self, shapes: list[_Shape]):
+        self.shapes = shapes
+        self.lines = [shape.lines for shape in shapes]
+        self.starts = starts = [True] * len(shapes)
+        for pos in range(1, len(shapes)):
+            shape = shapes[pos]
+            starts[pos] = shape.standalone or shape.leading_space or shapes[pos - 1].breaks_after
+        self.layout: GridLayout | None = None
+        self.serial = 0
+        self._first_changed: int | None = 0  # since the layout was built; None: nothing
+
+    def _update_start(self, pos: int) -> None:
+        shape = self.shapes[pos]
+        self.starts[pos] = pos == 0 or shape.standalone or shape.leading_space or self.shapes[pos - 1].breaks_after
+
+    def set(self, pos: int, shape: _Shape) -> None:
+        if self.shapes[pos] is shape:
+            return
+        self.shapes[pos], self.lines[pos] = shape, shape.lines
+        self._update_start(pos)
+        if pos + 1 < len(self.shapes):
+            self._update_start(pos + 1)
+        self._first_changed = pos if self._first_changed is None else min(self._first_changed, pos)
+
+    def layout_for(self, width: int, serials: Iterator[int]) -> tuple[int, GridLayout]:
+        """(serial, layout) of the row as it is now; a new serial only if the layout is new."""
+        stale = self.layout is None or self.layout.width != max(2, width)
+        if stale or self._first_changed is not None:
+            resume = None if stale else self.layout
+            self.layout = GridLayout(self.lines, self.starts, width, resume, self._first_changed or 0)
+            self.serial, self._first_changed = next(serials), None
+        return self.serial, self.layout
 
 
 class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
@@ -107,9 +154,10 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._serial = 0  # of the layout shown: part of every cached strip's key
         self._serials = itertools.count(1)
         self._future_ids: list[int] = []  # per position: the token whose text gives it its future room
-        self._future: tuple[int, GridLayout] | None = None
-        self._plain: LRUCache[int, tuple[int, GridLayout]] = LRUCache(PLAIN_LAYOUTS_KEPT)
+        self._future: _Flow | None = None  # those tokens, for the future-width layout
         self._ids: list[int] = []  # the tokens after _ids_t steps (kept up to date step by step)
+        self._now: _Flow | None = None  # those tokens, for the plain layouts
+        self._plain: LRUCache[int, tuple[int, GridLayout]] = LRUCache(PLAIN_LAYOUTS_KEPT)
         self._ids_t = 0
         self._shapes: dict[int, _Shape] = {}
         self._line_changes: dict[int, list[int]] = {}  # line -> sorted steps that changed a position on it
@@ -138,15 +186,13 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._strips.clear()
         self._drawn.clear()
         changed = {pos for step in self.recording.index.steps[first_step:] for pos in step.positions}
-        reshaped = False
         for pos in changed:
             latest = self._latest_token(pos)
             if latest != self._future_ids[pos]:
                 self._future_ids[pos] = latest
-                reshaped = True
-        if reshaped:
-            self._future = None
-            self._slot_texts.clear()
+                if self._future is not None:
+                    self._future.set(pos, self._shape(latest))
+                self._slot_texts.clear()
         # a plain layout at t depends on the first t steps only: those up to first_step still hold
         for t in [t for t in self._plain.keys() if t > first_step]:
             self._plain.discard(t)
@@ -176,44 +222,55 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
             self._shapes[token_id] = shape
         return shape
 
-    def _layout_of(self, ids: list[int]) -> GridLayout:
-        """The layout giving each position the room of the token in `ids`."""
-        shapes = [self._shape(token_id) for token_id in ids]
-        word_starts = [True] * len(shapes)
-        for pos in range(1, len(shapes)):
-            shape = shapes[pos]
-            word_starts[pos] = shape.standalone or shape.leading_space or shapes[pos - 1].breaks_after
-        return GridLayout([shape.lines for shape in shapes], word_starts, self.scrollable_content_region.width)
-
     def _layout_for(self, t: int) -> tuple[int, GridLayout]:
         """(serial, layout) to show step t with."""
+        width = self.scrollable_content_region.width
         if self.placeholders is Placeholders.FUTURE_WIDTH:
             if self._future is None:
-                self._future = (next(self._serials), self._layout_of(self._future_ids))
-            return self._future
+                self._future = _Flow(self._shapes_of(self._future_ids))
+            return self._future.layout_for(width, self._serials)
         found = self._plain.get(t)
         if found is None:
-            found = (next(self._serials), self._layout_of(self._ids_at(t)))
-            self._plain[t] = found
+            changed = self._move_to(t)
+            if self._now is None or len(changed) > len(self._ids) // 8:  # a long jump: start afresh
+                self._now = _Flow(self._shapes_of(self._ids))
+            else:
+                for pos in changed:
+                    self._now.set(pos, self._shape(self._ids[pos]))
+            found = self._plain[t] = self._now.layout_for(width, self._serials)
         return found
 
-    def _ids_at(self, t: int) -> list[int]:
-        """The token at every position after t steps, from those at the last t asked: the cost
-        is the changes in between, not the length of the answer."""
+    def _shapes_of(self, ids: list[int]) -> list[_Shape]:
+        known = self._shapes
+        return [known.get(token_id) or self._shape(token_id) for token_id in ids]
+
+    def _move_to(self, t: int) -> set[int]:
+        """Bring the tokens in `_ids` to those after t steps; the positions that may have changed.
+
+        From the tokens at the last t asked, or from the start if that is nearer: the cost is
+        the changes in between, not the length of the answer."""
         ids, at, steps = self._ids, self._ids_t, self.recording.index.steps
+        if t < at and t < at - t:  # nearer the start: replay the first t steps on a masked answer
+            changed = {pos for pos, token_id in enumerate(ids) if token_id != self.recording.index.mask_id}
+            ids[:] = [self.recording.index.mask_id] * len(ids)
+            at = 0
+        else:
+            changed = set()
         if t >= at:
             for step in steps[at:t]:
+                changed.update(step.positions)
                 for pos, token_id in zip(step.positions, step.ids):
                     ids[pos] = token_id
         else:
             token_at = self.recording.index.token_at
-            for pos in {pos for step in steps[t:at] for pos in step.positions}:
+            changed = {pos for step in steps[t:at] for pos in step.positions}
+            for pos in changed:
                 ids[pos] = token_at(pos, t)
         self._ids_t = t
-        return ids
+        return changed
 
     def _forget_layouts(self) -> None:
-        self._future = None
+        self._future = self._now = None
         self._plain.clear()
         self._slot_texts.clear()
 

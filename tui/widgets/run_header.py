@@ -80,7 +80,7 @@ class RunHeader(Static):
 
         n_blocks = recording.n_blocks
         following = state.following and not recording.ended
-        position = Text(no_wrap=True, justify="right")
+        position = Text(" ", no_wrap=True, justify="right")
         if following and state.at_edge:
             position.append("● following ", LIVE)  # steps keep arriving and the view moves with them
         elif state.playing:

@@ -40,12 +40,12 @@ class StepPanel(Panel):
             if count <= room:
                 for i in order:  # one row per token: position, text, confidence
                     line = Text(f"pos {step.positions[i]} ".ljust(label_width), style=DIM)
-                    line.append(self._change(recording, step.ids[i], step.confidences[i], width - label_width))
+                    line.append(self._change(recording, step.ids[i], step.confidences[i], width - label_width, "conf "))
                     rows.append(line)
             elif count:  # no room: all of them on one row, cut at the panel's edge
                 line = Text()
                 for i in order[: width // 3]:
-                    line.append(self._change(recording, step.ids[i], step.confidences[i], width // 2))
+                    line.append(self._change(recording, step.ids[i], step.confidences[i], width // 2, ""))
                     line.append("  ")
                 rows.append(line)
             if count:
@@ -53,21 +53,21 @@ class StepPanel(Panel):
                 rows.append(Text(f"mean conf {mean:.2f} · {step.wall_ms:.1f} ms"))
             else:
                 rows.append(Text(f"{step.wall_ms:.1f} ms"))
-        rows.append(
-            Text(
-                f"still masked: {recording.block_masked_after[t]} in block · {recording.index.masked_after[t]} in all",
-                style=DIM if t == 0 else "",
-            )
-        )
+        in_block, in_all = recording.block_masked_after[t], recording.index.masked_after[t]
+        masked = f"still masked: {in_block} in block · {in_all} in all"
+        if len(masked) > width:
+            masked = f"masked: block {in_block} · all {in_all}"
+        rows.append(Text(masked, style=DIM if t == 0 else ""))
         rows.extend(self._per_step(recording, t, width))
         self.show_rows(rows)
 
     @staticmethod
-    def _change(recording: Recording, token_id: int, confidence: float, width: int) -> Text:
+    def _change(recording: Recording, token_id: int, confidence: float, width: int, label: str) -> Text:
+        """A changed token, its text cut so that its confidence fits in `width` cells."""
         if recording.is_mask(token_id):
             return Text("masked again")
-        text = quoted(recording, token_id, width - 10)
-        text.append(f" conf {confidence:.2f}", DIM)
+        text = quoted(recording, token_id, width - len(label) - 5)
+        text.append(f" {label}{confidence:.2f}", DIM)
         return text
 
     def _per_step(self, recording: Recording, t: int, width: int) -> list[Text]:

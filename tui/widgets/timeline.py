@@ -44,6 +44,7 @@ class Timeline(Widget):
         self.length = 0  # steps known
         self.total = 0  # steps the run was asked for
         self.boundaries: list[int] = []
+        self._marks: tuple[tuple, set[int], str] | None = None  # (for what, boundary columns, label row)
 
     def show(self, t: int, length: int, total: int, boundaries: list[int]) -> None:
         before = self._looks()
@@ -53,7 +54,8 @@ class Timeline(Widget):
 
     def _looks(self) -> tuple:
         width = self.content_region.width
-        return (width, self._column(self.t, width), self.length, self.total, tuple(self.boundaries))
+        # the list itself, compared in one go: a run of 32768 one-step blocks has as many boundaries
+        return (width, self._column(self.t, width), self.length, self.total, self.boundaries)
 
     @property
     def _scale(self) -> int:
@@ -70,7 +72,7 @@ class Timeline(Widget):
         if width < 2:
             return Text()
         marker = self._column(self.t, width)
-        boundary_columns = {self._column(b, width) for b in self.boundaries if 0 < b < self._scale}
+        boundary_columns, labels = self._boundary_marks(width)
         cells = []
         for column in range(width):
             step_at = column / max(1, width - 1) * self._scale
@@ -87,20 +89,34 @@ class Timeline(Widget):
         track = Text(no_wrap=True)
         for style, run in groupby(cells, key=lambda cell: cell[1]):
             track.append("".join(char for char, _ in run), style)
+        return track + Text("\n") + Text(labels, LABEL, no_wrap=True)
+
+    def _boundary_marks(self, width: int) -> tuple[set[int], str]:
+        """The columns of block boundaries and the row of labels under them, worked out once per
+        set of boundaries and width (not per frame: there can be one per step)."""
+        key = (width, self._scale, self.boundaries)
+        if self._marks is not None and self._marks[0] == key:
+            return self._marks[1], self._marks[2]
+        columns = {self._column(b, width) for b in self.boundaries if 0 < b < self._scale}
         labels = [" "] * width
         self._put(labels, 0, "0")
         self._put(labels, width - len(str(self._scale)), str(self._scale))
+        free_from = 0  # columns before this are taken by the last label: with a block per step, skip them
         for number, boundary in enumerate(sorted(self.boundaries), start=1):
-            if 0 < boundary < self._scale:
-                self._put(labels, self._column(boundary, width), f"b{number}")
-        return track + Text("\n") + Text("".join(labels), LABEL, no_wrap=True)
+            column = self._column(boundary, width)
+            if 0 < boundary < self._scale and column >= free_from and self._put(labels, column, f"b{number}"):
+                free_from = column + len(f"b{number}") + 1
+        self._marks = ((width, self._scale, list(self.boundaries)), columns, "".join(labels))
+        return columns, self._marks[2]
 
     @staticmethod
-    def _put(cells: list[str], x: int, label: str) -> None:
-        """Write a label at x if it fits with a space on either side of what is there."""
+    def _put(cells: list[str], x: int, label: str) -> bool:
+        """Write a label at x if it fits with a space on either side of what is there; whether it did."""
         x = max(0, min(x, len(cells) - len(label)))
         if all(c == " " for c in cells[max(0, x - 1) : x + len(label) + 1]):
             cells[x : x + len(label)] = label
+            return True
+        return False
 
     # ------------------------------------------------------------------ mouse
 

@@ -17,17 +17,17 @@ BAR = Style(color="cyan")
 NOW = Style(color="yellow", bold=True)
 MAX_TEXT_CELLS = 200  # a hostile token can be megabytes long; show its head
 # Until a token is picked, the panel says how to read the screen (the help screen says more).
-GUIDE = [
-    Text("Tab or click: pick a token", style="bold"),
-    Text("to see its candidates and history", style=DIM),
+GUIDE = [  # at most 26 cells a row: the narrow panel's room
+    Text("Tab/click: pick a token", style="bold"),
+    Text("(candidates and history)", style=DIM),
     Text(""),
-    Text("··· masked: not decided yet"),
-    Text("colour: the step that committed it"),
-    Text("bold underlined: this step's tokens"),
-    Text(f"{SPECIAL_MARK} special token (end of text…)"),
-    Text("block: filled in turn, left to right"),
+    Text("··· masked, undecided"),
+    Text("colour: step committed"),
+    Text("bold underline: this step"),
+    Text(f"{SPECIAL_MARK} special (end of text…)"),
+    Text("block: filled in turn"),
     Text(""),
-    Text("? keys and marks · i whole prompt", style=DIM),
+    Text("? help · i whole prompt", style=DIM),
 ]
 
 
@@ -97,8 +97,14 @@ class TokenPanel(Panel):
             rows.append(line)
         return rows
 
+    _series: tuple[object, int, int, list[tuple[int, float]]] | None = None  # (index, pos, steps, series)
+
     def _top_history(self, recording: Recording, pos: int, t: int, width: int) -> list[Text]:
-        series = recording.top_candidate_history(pos)
+        # the same for every step shown: worked out once per token (it walks all the steps it was masked in)
+        cached = self._series
+        if cached is None or cached[0] is not recording.index or cached[1:3] != (pos, recording.length):
+            cached = self._series = (recording.index, pos, recording.length, recording.top_candidate_history(pos))
+        series = cached[3]
         if len(series) < 2:
             return []
         values = [p for _, p in series]
