@@ -179,3 +179,11 @@ def test_charts() -> None:
         cells = sparkline(list(range(count)), width)
         for index in range(count):
             assert 0 <= bucket_of(index, count, width) < len(cells)
+
+
+def test_a_wrap_never_leaves_a_bare_combining_mark() -> None:
+    # " \u0301" is a space carrying an accent: dropping the space at a wrap would leave a zero-width mark
+    shapes, starts = shapes_of(["abcd", " \u0301x"])
+    layout = GridLayout(shapes, starts, 5)
+    assert layout.texts(1) == (" \u0301x",) and layout.stripped == set()
+    assert all(cell_len(text) > 0 for pos in range(2) for text in layout.texts(pos))

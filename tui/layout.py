@@ -123,7 +123,7 @@ class GridLayout:
                     line, x = line + 1, 0
                     line_start.append(pos)
                 word = text.lstrip(" ")
-                if word and word != text:  # a wrapped line starts at the word
+                if word != text and cell_len(word[:1]):  # a wrapped line starts at the word (not a bare mark)
                     self.stripped.add(pos)
                     used -= len(text) - len(word)
                     text = word
