@@ -59,9 +59,7 @@ def worker(setting: str) -> None:
 
 
 def measure(setting: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, __file__, "--worker", setting], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, __file__, "--worker", setting], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.splitlines()[-1])
 
 
@@ -84,7 +82,7 @@ def main() -> None:
         spinners = [spinner() for _ in range(args.busy)] if load == "busy" else []
         try:
             time.sleep(1)
-            for repeat in range(args.repeats):
+            for _ in range(args.repeats):
                 for setting in SETTINGS:
                     got = measure(setting)
                     results.setdefault(f"{load}: {setting}", {"seconds": [], "threads": got["threads"]})

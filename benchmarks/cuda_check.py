@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from gpu_sampling import LLADA_8B  # noqa: E402  (beside this script)
 from tiny_checkpoint import random_state_dict, write_tiny_checkpoint  # noqa: E402
 
+from llada_tui.core.config import LLaDAConfig  # noqa: E402
 from llada_tui.core.fast import accelerate  # noqa: E402
-from llada_tui.core.llada import LLaDAConfig, LLaDAModel  # noqa: E402
+from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.sampler import StopSampling, generate  # noqa: E402
 
 SMALL = LLaDAConfig(d_model=256, n_layers=4, n_heads=8, vocab_size=1024, mlp_hidden_size=512, mask_token_id=1000)

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import torch
 
+from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.fast import accelerate
-from llada_tui.core.llada import LLaDAConfig, LLaDAModel, init_weights
+from llada_tui.core.llada import LLaDAModel, init_weights
 from llada_tui.core.sampler import StopSampling, generate
 from llada_tui.core.trace import Header, TraceWriter
 

@@ -211,20 +211,20 @@ def check_output(path: Path, force: bool) -> None:
 
 
 def checked_against_checkpoint(args: argparse.Namespace, options: SamplingOptions) -> SamplingOptions:
-    """The options with the checkpoint's default lengths filled in and checked, and the prompt encoded
-    once with its tokenizer and chat template: all before any weight is read."""
-    from llada_tui.core import recording
-    from llada_tui.core.loading import ModelLoadError, load_tokenizer, resolve_checkpoint
+    """The options with the checkpoint's default lengths filled in and checked, and the prompt
+    encoded once by its tokenizer and chat template: before torch starts or a weight is read."""
+    from llada_tui.core.checkpoint import ModelLoadError, resolve_checkpoint, sampling_defaults
+    from llada_tui.core.tokenizer import encode_prompt, load_tokenizer
 
     try:
         checkpoint = resolve_checkpoint(args.model)
-        resolved = options.with_lengths(recording.sampling_defaults(checkpoint))
+        resolved = options.with_lengths(sampling_defaults(checkpoint))
         check_options(resolved)
         tokenizer = load_tokenizer(checkpoint)
     except ModelLoadError as error:
         raise RunError(str(error)) from None
     try:
-        recording.encode_prompt(
+        encode_prompt(
             tokenizer, args.prompt, chat_template=resolved.chat_template, parse_special=resolved.parse_special
         )
     except (ValueError, ModelLoadError) as error:  # too long; a failing or missing chat template
@@ -245,7 +245,7 @@ def run_record(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from llada_tui.core import recording
-    from llada_tui.core.loading import ModelLoadError
+    from llada_tui.core.checkpoint import ModelLoadError
 
     console = Console(stderr=True, highlight=False)
     columns = [TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]

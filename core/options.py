@@ -52,10 +52,15 @@ class SamplingOptions:
 def check_prompt(prompt: str) -> None:
     if not prompt.strip():
         raise OptionError("the prompt is empty")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise OptionError(f"the prompt is longer than {MAX_PROMPT_CHARS} characters")
+    check_prompt_text(prompt)
+
+
+def check_prompt_text(text: str) -> None:
+    """Text a tokenizer may be given: bounded, and Unicode that UTF-8 can hold."""
+    if len(text) > MAX_PROMPT_CHARS:
+        raise OptionError(f"the prompt has {len(text)} characters, more than {MAX_PROMPT_CHARS}")
     try:
-        prompt.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:  # bytes that were not UTF-8 arrive from the command line as lone surrogates
         raise OptionError("the prompt is not valid UTF-8 text") from None
 

@@ -13,22 +13,14 @@ from typing import Any
 
 import torch
 
+from llada_tui.core.checkpoint import resolve_checkpoint, sampling_defaults
 from llada_tui.core.fast import FastLLaDA, accelerate
 from llada_tui.core.llada import LLaDAModel
-from llada_tui.core.loading import (
-    LLaDATokenizer,
-    load_model,
-    load_tokenizer,
-    read_sampling_defaults,
-    resolve_checkpoint,
-)
-from llada_tui.core.options import SamplingOptions, check_lengths, check_prompt
+from llada_tui.core.loading import load_model
+from llada_tui.core.options import SamplingOptions, check_lengths
 from llada_tui.core.sampler import StopSampling, check_arguments, generate
+from llada_tui.core.tokenizer import LLaDATokenizer, encode_prompt, load_tokenizer
 from llada_tui.core.trace import End, Header, Step, TraceWriter
-
-# Used where neither the command line nor the checkpoint (sampling.json) says otherwise:
-# LLaDA-8B-Instruct's recommended chat settings.
-FALLBACK_SAMPLING = {"gen_length": 128, "steps": 128, "block_length": 32}
 
 Progress = Callable[[int, int, str], None]
 
@@ -78,11 +70,6 @@ def load_engine(
     )
 
 
-def sampling_defaults(path: Path) -> dict[str, int]:
-    """The lengths a run takes when the user gives none: the checkpoint's sampling.json, else LLaDA-8B's."""
-    return {**FALLBACK_SAMPLING, **read_sampling_defaults(path)}
-
-
 def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
     """The full parameter set of a run, as written to the trace header."""
     params = asdict(options.with_lengths(engine.defaults))
@@ -92,14 +79,6 @@ def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
     eot_id = tokenizer.eot_id if tokenizer.eot_id is not None else tokenizer.eos_id
     params.update(mask_id=tokenizer.mask_id, eos_id=tokenizer.eos_id, eot_id=eot_id)
     return params
-
-
-def encode_prompt(tokenizer: LLaDATokenizer, prompt: str, *, chat_template: bool, parse_special: bool) -> list[int]:
-    """The prompt's ids as the model sees them; ValueError or ModelLoadError, one line, if it cannot be."""
-    check_prompt(prompt)
-    if chat_template:
-        return tokenizer.apply_chat_template(prompt, parse_special=parse_special)
-    return tokenizer.encode(prompt, parse_special=parse_special)
 
 
 def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:

@@ -38,6 +38,6 @@ def tiny_model(tiny_checkpoint: Path):
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_checkpoint: Path):
-    from llada_tui.core.loading import load_tokenizer
+    from llada_tui.core.tokenizer import load_tokenizer
 
     return load_tokenizer(tiny_checkpoint)

@@ -91,7 +91,7 @@ def test_argparse_echoes_inert(capsys) -> None:  # noqa: ANN001
 def test_a_hostile_answer_reaches_stdout_inert(
     tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:  # noqa: ANN001
-    from llada_tui.core.loading import LLaDATokenizer
+    from llada_tui.core.tokenizer import LLaDATokenizer
 
     monkeypatch.setattr(LLaDATokenizer, "decode", lambda self, ids, skip_special_tokens=True: "two\n" + ESCAPES)
     code = main(["record", PROMPT, "--model", str(tiny_checkpoint), "-o", str(tmp_path / "x.trace"), *SETTINGS])
@@ -187,3 +187,16 @@ def test_non_ascii_traces_under_an_ascii_terminal(tmp_path: Path, command: str) 
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_checks_against_the_checkpoint_need_no_torch(tmp_path: Path) -> None:
+    """Lengths, the prompt and the model folder are checked before the engine (torch) is imported."""
+    script = (
+        "import sys\n"
+        "from llada_tui.core.cli import main\n"
+        f"code = main(['live', 'x', '--gen-length', '20', '-o', {str(tmp_path / 'x.trace')!r}])\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["2", "False"]
+    assert "must be a multiple of block_length (16)" in result.stderr  # the demo model's own block length

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from llada_tui.core import demo_tasks, generate
-from llada_tui.core.loading import load_model, load_tokenizer, resolve_checkpoint
+from llada_tui.core.checkpoint import resolve_checkpoint
+from llada_tui.core.loading import load_model
+from llada_tui.core.tokenizer import load_tokenizer
 
 SPECIAL = ("<|startoftext|>", "<|endoftext|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|mdm_mask|>")
 

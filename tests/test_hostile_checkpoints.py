@@ -17,13 +17,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tiny_checkpoint import write_tiny_checkpoint
 
-from llada_tui.core.loading import (
-    ModelLoadError,
-    load_model,
-    load_tokenizer,
-    read_sampling_defaults,
-    resolve_checkpoint,
-)
+from llada_tui.core.checkpoint import ModelLoadError, read_sampling_defaults, resolve_checkpoint
+from llada_tui.core.loading import load_model
+from llada_tui.core.tokenizer import load_tokenizer
 
 QUICK_S = 5.0  # generous for a loaded CI machine; a refusal takes milliseconds
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from tiny_checkpoint import write_tiny_checkpoint
 
-from llada_tui.core.loading import MAX_PROMPT_TOKENS, ModelLoadError, load_tokenizer
+from llada_tui.core.checkpoint import ModelLoadError
+from llada_tui.core.tokenizer import MAX_PROMPT_TOKENS, load_tokenizer
 
 QUICK_S = 8.0  # the render budget is 1 s of CPU; a loaded CI machine may stretch the wall clock
 

@@ -12,9 +12,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from tiny_checkpoint import SENTINEL, write_tiny_checkpoint
 
-from llada_tui.core import loading
-from llada_tui.core.llada import LLaDAConfig, LLaDAModel
-from llada_tui.core.loading import ModelLoadError, load_model, load_tokenizer, resolve_checkpoint
+from llada_tui.core import checkpoint
+from llada_tui.core.checkpoint import ModelLoadError, resolve_checkpoint
+from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.loading import load_model
+from llada_tui.core.tokenizer import load_tokenizer
 
 CHAT = (
     "<|startoftext|><|start_header_id|>user<|end_header_id|>\n\n{message}<|eot_id|>"
@@ -205,10 +208,10 @@ def test_resolve_rejects_what_is_not_a_model(tmp_path, name, message):
 
 
 def test_demo_model_missing_or_present(tmp_path, monkeypatch, tiny_checkpoint):
-    monkeypatch.setattr(loading, "DEMO_DIR", tmp_path)
+    monkeypatch.setattr(checkpoint, "DEMO_DIR", tmp_path)
     with pytest.raises(ModelLoadError, match="demo model is not installed"):
         resolve_checkpoint(None)
-    monkeypatch.setattr(loading, "DEMO_DIR", tiny_checkpoint)
+    monkeypatch.setattr(checkpoint, "DEMO_DIR", tiny_checkpoint)
     assert resolve_checkpoint(None) == tiny_checkpoint
 
 

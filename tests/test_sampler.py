@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llada_tui.core.llada import LLaDAConfig, LLaDAModel
+from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.sampler import StopSampling, add_gumbel_noise, chunk_width, generate, num_transfer_tokens, top_k
 from llada_tui.core.trace import Step
 

@@ -18,8 +18,9 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from llada_tui.core.llada import LLaDAConfig, LLaDAModel
-from llada_tui.core.loading import CHAT_TEMPLATE
+from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.tokenizer import CHAT_TEMPLATE
 
 SPECIAL_TOKENS = [
     "<|startoftext|>",

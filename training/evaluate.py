@@ -25,7 +25,7 @@ import torch
 
 from llada_tui.core import demo_tasks
 from llada_tui.core.llada import LLaDAModel
-from llada_tui.core.loading import LLaDATokenizer
+from llada_tui.core.tokenizer import LLaDATokenizer
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "core" / "demo"
 EVAL_SEED = 20_250_000  # far from the training chunks' seeds
@@ -128,7 +128,9 @@ def device_name(device: torch.device) -> str:
 
 
 def main() -> None:
-    from llada_tui.core.loading import ModelLoadError, load_model, load_tokenizer
+    from llada_tui.core.checkpoint import ModelLoadError
+    from llada_tui.core.loading import load_model
+    from llada_tui.core.tokenizer import load_tokenizer
 
     parser = argparse.ArgumentParser(description="Held-out accuracy of the demo model.")
     parser.add_argument("--n", type=int, default=200, help="prompts per task")

@@ -21,7 +21,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 from llada_tui.core import demo_tasks
-from llada_tui.core.loading import CHAT_TEMPLATE
+from llada_tui.core.tokenizer import CHAT_TEMPLATE
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "core" / "demo"
 SPECIAL_TOKENS = (

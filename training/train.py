@@ -36,8 +36,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
-from llada_tui.core.llada import LLaDAConfig, LLaDAModel, init_weights
-from llada_tui.core.loading import load_tokenizer
+from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.llada import LLaDAModel, init_weights
+from llada_tui.core.tokenizer import load_tokenizer
 from training.dataset import CHUNK, RESPONSE_LEN, SEQ_LEN, stream_chunks
 from training.evaluate import DEMO_DIR, Settings, evaluate, format_report
 
