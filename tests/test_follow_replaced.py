@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from synthetic_traces import HOSTILE, write_trace
 
 from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.sources import FollowSource
 
 SIZE = (120, 40)
-PENDING = pytest.mark.xfail(strict=True, reason="TR: reader replacement detection pending")
 
 
 async def until(pilot, condition, what: str, tries: int = 300) -> None:  # noqa: ANN001
@@ -39,7 +37,6 @@ async def follow_then(tmp_path: Path, other_run) -> PlayerApp:  # noqa: ANN001
     return app
 
 
-@PENDING
 async def test_a_followed_file_replaced_by_another_run_is_reported(tmp_path: Path) -> None:
     def replace(path: Path) -> None:  # `record --force` to a temporary file, then renamed over
         other = write_trace(tmp_path / "other.trace", HOSTILE, steps=9, block_length=len(HOSTILE), sure=())
@@ -49,7 +46,6 @@ async def test_a_followed_file_replaced_by_another_run_is_reported(tmp_path: Pat
     assert "replaced" in app.recording.problem and "step 5" in app.recording.problem
 
 
-@PENDING
 async def test_a_followed_file_rewritten_in_place_is_reported(tmp_path: Path) -> None:
     def rewrite(path: Path) -> None:  # `record --force`: the same file truncated, another run written
         other = write_trace(tmp_path / "other.trace", HOSTILE, steps=9, block_length=len(HOSTILE), sure=())

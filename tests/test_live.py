@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llada_tui.core.recording import SamplingOptions
+from llada_tui.core.options import SamplingOptions
 from llada_tui.core.trace import load_trace
 from llada_tui.tui.live import LiveApp, run_live_app
 from llada_tui.tui.live_source import EngineCache, ModelChoice
@@ -85,7 +85,7 @@ async def test_quitting_mid_run_leaves_an_interrupted_playable_trace(tmp_path: P
 
 async def test_new_prompt_and_rerun_keep_each_run(tmp_path: Path, tiny_checkpoint: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.chdir(tmp_path)
-    app = make_app(tiny_checkpoint, tmp_path / "first.trace")
+    app = LiveApp(EngineCache(ModelChoice(str(tiny_checkpoint))), PROMPT, OPTIONS)  # no -o: ./traces
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: app.recording.ended)
         await pilot.press("e")
@@ -100,7 +100,8 @@ async def test_new_prompt_and_rerun_keep_each_run(tmp_path: Path, tiny_checkpoin
     assert second.header.prompt_text == third.header.prompt_text == "a dog ran"
     assert second.complete and third.complete
     assert third.header.params["seed"] != second.header.params["seed"]
-    assert all(run.path.parent == Path("traces") for run in app.runs[1:])
+    assert all(run.path.parent == Path("traces") for run in app.runs)
+    assert len({run.path for run in app.runs}) == 3
 
 
 async def test_a_model_that_cannot_load_is_a_message_in_the_app(tmp_path: Path) -> None:
@@ -129,5 +130,7 @@ async def test_help_lists_the_live_keys_too(tmp_path: Path, tiny_checkpoint: Pat
         await pilot.press("question_mark")
         await pilot.pause()
         text = app.export_screenshot().replace("&#160;", " ")
-        assert "New prompt" in text and "Re-run, new seed" in text and "Cancel run" in text
+        assert "New prompt" in text and "Re-run the prompt with a new seed" in text
+        assert "seed changes nothing, so the re-run samples at temperature 1" in text
+        assert "Cancel the run at its next step" in text
         assert "Step back" in text and "llada-tui live · keys" in text

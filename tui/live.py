@@ -14,18 +14,38 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from llada_tui.core.inert import inert_text
+from llada_tui.core.options import OptionError, check_prompt
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.live_source import EngineCache, LiveSource, ModelChoice, default_trace_path
-from llada_tui.tui.sources import RunEnded
+from llada_tui.tui.live_source import (
+    EngineCache,
+    LiveSource,
+    ModelChoice,
+    RunFailed,
+    default_trace_path,
+    free_path,
+)
+from llada_tui.tui.sources import HeaderArrived, RunEnded
+from llada_tui.tui.widgets.timeline import Timeline
 
-LIVE_KEYS = Binding.Group("Run")
 STOP_WAIT_SECONDS = 120  # a step of a large model on a slow device can take a while
+# A seed changes nothing when every step takes the most likely tokens and unmasks the most
+# confident ones: `r` then samples at this temperature (the model's own distribution) instead.
+RERUN_TEMPERATURE = 1.0
+
+
+def seeds_matter(options: Any) -> bool:
+    """Whether a run's seed changes anything: only noise or random remasking draw from it."""
+    return options.temperature > 0 or options.remasking == "random"
 
 
 class PromptBar(Input):
@@ -44,13 +64,65 @@ class PromptBar(Input):
         self.app.grid.focus()
 
 
+class RunLine(Widget):
+    """Run number, state and trace file; on the right the run keys that apply now.
+
+    The run keys are here rather than in the footer, which at 80 columns is full with the
+    player's. A long path loses its start, not its file name.
+    """
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self._shown: tuple[int, Text, str | None, list[tuple[str, str]]] = (1, Text(), None, [])
+
+    def show(self, run: int, state: Text, path: str | None, keys: list[tuple[str, str]]) -> None:
+        """`path` and `state` must be inert already."""
+        self._shown = (run, state, path, keys)
+        self.refresh()
+
+    def render(self) -> Text:
+        run, state, path, keys = self._shown
+        right = Text()
+        for key, what in keys:
+            right.append(f"  {key} ", "bold").append(what, "dim")
+        left = Text(f"run {run} ", "dim").append_text(state)
+        room = self.content_region.width - right.cell_len - 1
+        if path is not None:
+            left.append(" → ").append(_tail(path, max(room - left.cell_len - 3, 12)))
+        left.truncate(max(room, 0), overflow="ellipsis")
+        return left.append(" " * max(0, room - left.cell_len + 1)).append_text(right)
+
+
+def _tail(text: str, cells: int) -> str:
+    """The end of text in at most `cells` cells, "…" marking what was cut."""
+    if cell_len(text) <= cells:
+        return text
+    kept = ""
+    for char in reversed(text):
+        if cell_len(kept) + cell_len(char) > cells - 1:
+            break
+        kept = char + kept
+    return "…" + kept
+
+
 class LiveApp(PlayerApp):
     TITLE = "llada-tui live"
 
+    # Shown on the run line, with what applies now: at 80 columns the footer is full.
     BINDINGS = [
-        Binding("e", "new_prompt", "New prompt", group=LIVE_KEYS, id="new-prompt"),
-        Binding("r", "rerun", "Re-run, new seed", group=LIVE_KEYS, id="rerun"),
-        Binding("x", "cancel", "Cancel run", show=False, id="cancel"),
+        Binding("e", "new_prompt", "New prompt", show=False, id="new-prompt"),
+        Binding(
+            "r",
+            "rerun",
+            "Re-run",
+            tooltip=(
+                "Re-run the prompt with a new seed. At temperature 0 with low_confidence remasking "
+                f"a seed changes nothing, so the re-run samples at temperature {RERUN_TEMPERATURE:g}"
+            ),
+            show=False,
+            id="rerun",
+        ),
+        Binding("x", "cancel", "Cancel", tooltip="Cancel the run at its next step", show=False, id="cancel"),
     ]
 
     class RunSwitched(Message):
@@ -63,26 +135,44 @@ class LiveApp(PlayerApp):
     def __init__(self, engines: EngineCache, prompt: str, options: Any, output: Path | None = None):
         self.engines = engines
         self.options = options
+        self.output = output  # -o FILE: later runs go beside it, FILE-2, FILE-3...
         first = LiveSource(engines, prompt, options, output or default_trace_path(prompt))
         self.runs: list[LiveSource] = [first]
         super().__init__(first)
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        yield Static(id="run-file")
+        yield RunLine(id="run-file")
         yield PromptBar(id="prompt-bar")
 
     # Textual calls the handlers of every class in the MRO (this one first): no super() calls.
     def on_mount(self) -> None:
         self.query_one(PromptBar).display = False
-        self._show_run_file("● recording")
-        self.query_one("#status", Static).update(f"prompt: {self.source.prompt}\n\nstarting…")
+        self._show_starting()
 
-    def _show_run_file(self, state: str) -> None:
-        self.query_one("#run-file", Static).update(f"{state} → {self.source.path}   (run {len(self.runs)})")
+    def on_header_arrived(self, message: HeaderArrived) -> None:
+        self._show_run(Text("● recording", "red bold"), running=True)
 
     def on_run_ended(self, message: RunEnded) -> None:
-        self._show_run_file("■ saved" if message.problem is None else "■ saved, " + message.problem)
+        if message.problem is None:
+            self._show_run(Text("■ saved", "bold"), running=False)
+        else:
+            self._show_run(Text(f"■ saved, {inert_text(message.problem)}", "yellow bold"), running=False)
+
+    def on_run_failed(self, message: RunFailed) -> None:
+        state = Text.assemble(("✗ not recorded: ", "yellow bold"), inert_text(message.reason))
+        self._show_run(state, running=False, with_path=False)
+
+    def _show_starting(self) -> None:
+        """Before the header: the model may still be loading, nothing is being recorded yet."""
+        self._show_run(Text("○ starting…" if self.engines.loaded else "○ loading model…", "dim"), running=True)
+        status = Text(f"prompt: {inert_text(self.source.prompt)}\n\nstarting…")
+        self.query_one("#status", Static).update(status)
+
+    def _show_run(self, state: Text, *, running: bool, with_path: bool = True) -> None:
+        keys = ([("x", "cancel")] if running else []) + [("e", "new prompt"), ("r", "re-run")]
+        path = inert_text(str(self.source.path)) if with_path else None
+        self.query_one(RunLine).show(len(self.runs), state, path, keys)
 
     # ------------------------------------------------------------------ runs
 
@@ -91,14 +181,29 @@ class LiveApp(PlayerApp):
 
     @on(Input.Submitted, "#prompt-bar")
     def _prompt_submitted(self, message: Input.Submitted) -> None:
+        prompt = message.value.strip()
+        try:
+            check_prompt(prompt)
+        except OptionError as error:  # checked at once: nothing starts, the bar stays open to fix it
+            self.notify(f"{error}: nothing to run", severity="warning", markup=False)
+            return
         self.query_one(PromptBar).action_close()
-        if message.value.strip():
-            self._start_run(message.value.strip(), self.source.options)
+        self._start_run(prompt, self.source.options)
 
     def action_rerun(self) -> None:
+        options = self.source.options
         seed = random.randrange(2**31)
-        self._start_run(self.source.prompt, dataclasses.replace(self.source.options, seed=seed))
-        self.notify(f"re-running with seed {seed}", markup=False)
+        if seeds_matter(options):
+            self.notify(f"re-running with seed {seed}", markup=False)
+        else:
+            options = dataclasses.replace(options, temperature=RERUN_TEMPERATURE)
+            self.notify(
+                f"at temperature 0 with {options.remasking} remasking every seed gives the same run: "
+                f"re-running at temperature {RERUN_TEMPERATURE:g} with seed {seed}",
+                markup=False,
+                timeout=8,
+            )
+        self._start_run(self.source.prompt, dataclasses.replace(options, seed=seed))
 
     def action_cancel(self) -> None:
         if not self.source.finished.is_set():
@@ -106,9 +211,18 @@ class LiveApp(PlayerApp):
             self.notify("cancelling at the next step…", markup=False)
 
     def _start_run(self, prompt: str, options: Any) -> None:
-        source = LiveSource(self.engines, prompt, options, default_trace_path(prompt))
+        source = LiveSource(self.engines, prompt, options, self._next_path(prompt))
+        if not self.source.finished.is_set():
+            self._show_run(Text("■ stopping…", "dim"), running=False)
         self.runs.append(source)
         self.run_worker(self._switch_when_done(self.source, source), exclusive=True, group="switch")
+
+    def _next_path(self, prompt: str) -> Path:
+        """Where a later run goes: beside -o FILE if given, else ./traces; never over a file."""
+        taken = {run.path for run in self.runs}
+        if self.output is None:
+            return default_trace_path(prompt, taken=taken)
+        return free_path(self.output, taken, first_number=len(self.runs) + 1)
 
     async def _switch_when_done(self, old: LiveSource, new: LiveSource) -> None:
         self._stop.set()
@@ -116,14 +230,15 @@ class LiveApp(PlayerApp):
         self.post_message(self.RunSwitched(new))  # queued after everything the old run posted
 
     async def on_live_app_run_switched(self, message: RunSwitched) -> None:
-        await self.switch_source(message.source, f"prompt: {message.source.prompt}\n\nstarting…")
-        self._show_run_file("● recording")
+        await self.switch_source(message.source, "starting…")
+        self.query_one(Timeline).show(0, 0, 0, [])  # the previous run's timeline goes with its grid
+        self._show_starting()
 
 
 def run_live_app(prompt: str, options: Any, choice: ModelChoice, output: Path | None = None) -> int:
     """Run `llada-tui live`; prints where each run's trace went. Returns the exit code."""
     if output is not None and output.exists():
-        print(f"llada-tui: error: {output} exists; choose another -o FILE", file=sys.stderr)
+        print(f"llada-tui: error: {inert_text(str(output))} exists; choose another -o FILE", file=sys.stderr)
         return 2
     app = LiveApp(EngineCache(choice), prompt, options, output)
     app.run()

@@ -9,10 +9,15 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textual.message import Message
+
+from llada_tui.core.inert import inert_text
+from llada_tui.core.options import OptionError, check_prompt
 from llada_tui.tui.sources import Deliver, HeaderArrived, RunEnded, Source, Status, StepsArrived
 
 BAR_WIDTH = 24
@@ -21,16 +26,25 @@ FRAMES_PER_SECOND = 30
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """Which model to load and where: the `--model`, `--device` and `--dtype` options."""
+    """Which model to load, where and how: the `--model`, `--device`, `--dtype`, `--threads` options."""
 
     name: str | None = None
     device: str | None = None
     dtype: str | None = None
     compile: bool = False
+    threads: int | None = None  # torch's threads; None: chosen to leave a core to the UI
 
     @property
     def label(self) -> str:
-        return self.name or "the embedded demo model"
+        return inert_text(self.name) if self.name else "the embedded demo model"
+
+
+class RunFailed(Message):
+    """Live only: the run stopped before its trace was created, so nothing was recorded."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class EngineCache:
@@ -41,32 +55,47 @@ class EngineCache:
         self._engine: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
     def get(self, deliver: Deliver, prompt_line: str) -> Any:
         with self._lock:
             if self._engine is None:
                 deliver(Status(f"{prompt_line}\n\nloading {self.choice.label}…"))
+                from llada_tui.core.threads import use_threads
+
+                # Before torch loads: its spinning threads made sampling ~10x slower beside the UI.
+                use_threads(self.choice.threads, leave_for_ui=True)
                 from llada_tui.core import recording
 
                 def progress(done: int, total: int, what: str) -> None:
                     filled = BAR_WIDTH * done // max(total, 1)
                     bar = "█" * filled + "░" * (BAR_WIDTH - filled)
-                    deliver(Status(f"{prompt_line}\n\nloading {self.choice.label}\n{bar} {done}/{total} {what}"))
+                    loading = f"loading {self.choice.label}\n{bar} {done}/{total} {inert_text(what)}"
+                    deliver(Status(f"{prompt_line}\n\n{loading}"))
 
                 choice = self.choice
                 self._engine = recording.load_engine(choice.name, choice.device, choice.dtype, progress, choice.compile)
             return self._engine
 
 
-def default_trace_path(prompt: str, folder: Path = Path("traces")) -> Path:
-    """./traces/20261128-031500-lily-can-run-12-kilometers.trace, never an existing file."""
+def default_trace_path(prompt: str, folder: Path = Path("traces"), taken: Collection[Path] = ()) -> Path:
+    """./traces/20261128-031500-lily-can-run-12-kilometers.trace, never an existing or taken file."""
     slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower()))[:40].strip("-") or "run"
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
-    path = folder / f"{stem}.trace"
-    n = 2
-    while path.exists():
-        path = folder / f"{stem}-{n}.trace"
+    return free_path(folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.trace", taken, first_number=2)
+
+
+def free_path(path: Path, taken: Collection[Path] = (), first_number: int = 2) -> Path:
+    """`path` if free, else the first free of path's stem + "-2", "-3"... (from first_number).
+
+    Free: no such file, and not in `taken` (runs of this session whose file may not exist yet).
+    """
+    candidate, n = path, first_number
+    while candidate.exists() or candidate in taken:
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
         n += 1
-    return path
+    return candidate
 
 
 class StepBatcher:
@@ -97,8 +126,10 @@ class LiveSource(Source):
     """One sampling run: loads the model if needed, samples, writes the trace, delivers each step.
 
     Setting `stop` cancels at the next step boundary; the trace then ends as "interrupted".
-    Errors (model not found, out of memory, bad options) are delivered as a status line or as
-    the run's problem, never raised into the app. `finished` is set once the trace is closed.
+    Errors (model not found, out of memory, bad options, anything unforeseen) are delivered as
+    a status line and RunFailed if no trace was started, else as the run's problem; they are
+    never raised into the app, and they mark the run `failed`. `finished` is set once the
+    trace is closed. Every text delivered is inert: prompts and errors may hold anything.
     """
 
     follows = True
@@ -111,40 +142,57 @@ class LiveSource(Source):
         self.finished = threading.Event()
         self.trace_open = False  # set once the trace file exists: it must be closed before exit
         self.failed = False
-        self.outcome = ""  # one line for the terminal when the app exits
+        self.outcome = ""  # one line (inert) for the terminal when the app exits
+
+    @property
+    def prompt_line(self) -> str:
+        return f"prompt: {inert_text(self.prompt)}"
 
     def run(self, deliver: Deliver, stop: threading.Event) -> None:
         try:
             self._run(deliver, stop)
+        except Exception as error:  # a bug or an input nobody foresaw: say so, never die silently
+            from llada_tui.core.recording import one_line
+
+            if self.trace_open:
+                self._ended_badly(deliver, f"unexpected error: {one_line(error)}")
+            else:
+                self._not_recorded(deliver, f"unexpected error: {one_line(error)}", "q quits; e edits the prompt.")
         finally:
             self.finished.set()
 
     def _run(self, deliver: Deliver, stop: threading.Event) -> None:
+        try:
+            check_prompt(self.prompt)  # the CLI checked it already; the Python API may not have
+        except OptionError as error:
+            self._not_recorded(deliver, str(error), "q quits; e edits the prompt.")
+            return
         from llada_tui.core.loading import ModelLoadError
 
-        prompt_line = f"prompt: {self.prompt}"
         try:
-            engine = self.engines.get(deliver, prompt_line)
+            engine = self.engines.get(deliver, self.prompt_line)
         except ModelLoadError as error:
-            self.failed = True
-            self.outcome = f"could not load the model: {error}"
-            deliver(Status(f"{prompt_line}\n\n{self.outcome}\n\nq quits; fix the --model option and try again."))
+            hint = "q quits; fix the --model option and try again."
+            self._not_recorded(deliver, f"could not load the model: {error}", hint)
             return
         if stop.is_set():  # quit while the model was loading: no run, no trace
             return
         from llada_tui.core import recording
-        from llada_tui.core.sampler import StopSampling
 
         try:
             params = recording.resolve_params(engine, self.options)
             header = recording.make_header(engine, self.prompt, params)
         except (ValueError, ModelLoadError) as error:  # bad options; a tokenizer with no chat template
-            self.failed = True
-            self.outcome = f"bad options: {error}"
-            deliver(Status(f"{prompt_line}\n\n{self.outcome}\n\nq quits; e edits the prompt."))
+            self._not_recorded(deliver, f"bad options: {error}", "q quits; e edits the prompt.")
             return
+        self._record(engine, header, deliver, stop)
+
+    def _record(self, engine: Any, header: Any, deliver: Deliver, stop: threading.Event) -> None:
+        from llada_tui.core import recording
+        from llada_tui.core.sampler import StopSampling
 
         steps_done = 0
+        total = header.params["steps"]
         batch = StepBatcher(deliver)
 
         def on_step(step: Any) -> None:
@@ -164,16 +212,32 @@ class LiveSource(Source):
             finally:
                 batch.flush()
         except StopSampling:
-            self.outcome = f"interrupted after step {steps_done} of {params['steps']}; trace: {self.path}"
-            deliver(RunEnded(None, f"interrupted after step {steps_done} of {params['steps']}"))
+            self.outcome = f"interrupted after step {steps_done} of {total}; trace: {inert_text(str(self.path))}"
+            deliver(RunEnded(None, f"interrupted after step {steps_done} of {total}"))
             return
         except Exception as error:  # the trace keeps what was recorded; the app says what happened
             reason = recording.one_line(error)
             if recording.is_out_of_memory(error):
                 reason = "out of GPU memory: try a shorter --gen-length, or --device cpu"
-            self.failed = True
-            self.outcome = f"error after step {steps_done}: {reason}; trace: {self.path}"
-            deliver(RunEnded(None, f"error after step {steps_done}: {reason}"))
+            if not self.trace_open:  # e.g. the file appeared meanwhile, or its folder is read-only
+                self._not_recorded(deliver, f"could not create the trace: {reason}", "q quits; e runs again.")
+                return
+            self._ended_badly(deliver, f"error after step {steps_done}: {reason}")
             return
-        self.outcome = f"trace: {self.path}"
+        self.outcome = f"trace: {inert_text(str(self.path))}"
         deliver(RunEnded(end, None))
+
+    def _not_recorded(self, deliver: Deliver, reason: str, hint: str) -> None:
+        """The run ends before its trace exists: say why in place of the grid, and on the run line."""
+        reason = inert_text(reason)
+        self.failed = True
+        self.outcome = f"not recorded: {reason}"
+        deliver(Status(f"{self.prompt_line}\n\n{reason}\n\n{hint}"))
+        deliver(RunFailed(reason))
+
+    def _ended_badly(self, deliver: Deliver, reason: str) -> None:
+        """The run fails after its trace was started: the trace keeps what was recorded."""
+        reason = inert_text(reason)
+        self.failed = True
+        self.outcome = f"{reason}; trace: {inert_text(str(self.path))}"
+        deliver(RunEnded(None, reason))
