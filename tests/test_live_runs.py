@@ -213,3 +213,18 @@ def test_an_unforeseen_worker_error_is_reported_and_the_exit_status_is_1(
     err = capsys.readouterr().err
     assert "not recorded: unexpected error: RuntimeError" in err and "\x1b" not in err
     assert not (tmp_path / "x.trace").exists()
+
+
+async def test_torch_threads_are_chosen_before_the_model_loads(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llada_tui.core import recording, threads
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(threads, "use_threads", lambda n, *, leave_for_ui: calls.append(("threads", n, leave_for_ui)))
+    load_engine = recording.load_engine
+    monkeypatch.setattr(recording, "load_engine", lambda *a: calls.append(("load",)) or load_engine(*a))
+    app = LiveApp(EngineCache(ModelChoice(str(tiny_checkpoint), threads=3)), PROMPT, OPTIONS, tmp_path / "a.trace")
+    async with app.run_test(size=(120, 40)):
+        await wait_for(lambda: app.recording.ended)
+    assert calls == [("threads", 3, True), ("load",)]
