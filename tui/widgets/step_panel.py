@@ -21,6 +21,7 @@ class StepPanel(Panel):
     _max_seen: tuple[list[int] | None, int, int] = (None, 0, 0)  # (counts, how many looked at, their max)
 
     def show(self, recording: Recording, t: int) -> None:
+        self._asked = (recording, t)
         if not recording.ready:
             self.border_title = "Step"
             self.show_rows([])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.style import Style
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
@@ -40,9 +41,18 @@ def quoted(recording: Recording, token_id: int, width: int) -> Text:
 
 
 class Panel(Static):
-    """A side panel of one-line rows, repainted only when a row changed (stepping often changes none)."""
+    """A side panel of one-line rows, repainted only when a row changed (stepping often changes none).
+
+    Rows are cut to the panel's width: shown before the panel has its size, or resized, the
+    panel shows the same again at its new width.
+    """
 
     _shown: list[tuple] | None = None
+    _asked: tuple = ()  # the arguments of the last show()
+
+    def on_resize(self, event: Resize) -> None:
+        if self._asked:
+            self.show(*self._asked)
 
     def show_rows(self, rows: list[Text]) -> None:
         looks = [(row.plain, row.style, tuple(row.spans)) for row in rows]
@@ -57,6 +67,7 @@ class Panel(Static):
 
 class TokenPanel(Panel):
     def show(self, recording: Recording, t: int, pos: int | None) -> None:
+        self._asked = (recording, t, pos)
         self.border_title = "Token"
         if not recording.ready or pos is None:
             self.show_rows(GUIDE)
