@@ -125,15 +125,17 @@ async def test_rerun_at_temperature_0_says_why_and_samples_at_a_temperature(
         await pilot.press("r")
         await wait_for(lambda: len(app.runs) == 2 and app.source is app.runs[1] and app.recording.ended)
         reruns = [notice for notice in notices if "re-running" in notice]
-        assert "every seed gives the same run" in reruns[0]
-        assert f"re-running at temperature {RERUN_TEMPERATURE:g}" in reruns[0]
+        assert reruns[0].startswith(f"temp 0 ignores the seed: re-running at temp {RERUN_TEMPERATURE:g}, seed")
         await pilot.press("r")  # now at a temperature: a seed is all it takes
         await wait_for(lambda: len(app.runs) == 3 and app.source is app.runs[2] and app.recording.ended)
         reruns = [notice for notice in notices if "re-running" in notice]
         assert reruns[1].startswith("re-running with seed")
-    first, second, third = (load_trace(run.path).header.params for run in app.runs)
+        await pilot.press("e", "enter")  # a new prompt starts from the session's options again
+        await wait_for(lambda: len(app.runs) == 4 and app.source is app.runs[3] and app.recording.ended)
+    first, second, third, fourth = (load_trace(run.path).header.params for run in app.runs)
     assert first["temperature"] == 0 and second["temperature"] == third["temperature"] == RERUN_TEMPERATURE
     assert len({first["seed"], second["seed"], third["seed"]}) == 3
+    assert (fourth["temperature"], fourth["seed"]) == (0, first["seed"])
 
 
 async def test_rerun_with_random_remasking_keeps_temperature_0(tmp_path: Path, tiny_checkpoint: Path) -> None:

@@ -188,7 +188,7 @@ class LiveApp(PlayerApp):
             self.notify(f"{error}: nothing to run", severity="warning", markup=False)
             return
         self.query_one(PromptBar).action_close()
-        self._start_run(prompt, self.source.options)
+        self._start_run(prompt, self.options)  # the session's options, not a re-run's seed and temperature
 
     def action_rerun(self) -> None:
         options = self.source.options
@@ -197,18 +197,16 @@ class LiveApp(PlayerApp):
             self.notify(f"re-running with seed {seed}", markup=False)
         else:
             options = dataclasses.replace(options, temperature=RERUN_TEMPERATURE)
-            self.notify(
-                f"at temperature 0 with {options.remasking} remasking every seed gives the same run: "
-                f"re-running at temperature {RERUN_TEMPERATURE:g} with seed {seed}",
-                markup=False,
-                timeout=8,
-            )
+            # Short enough for the notice line at 80 columns; the help (?) says the whole of it.
+            self.notify(f"temp 0 ignores the seed: re-running at temp {RERUN_TEMPERATURE:g}, seed {seed}", markup=False)
         self._start_run(self.source.prompt, dataclasses.replace(options, seed=seed))
 
     def action_cancel(self) -> None:
         if not self.source.finished.is_set():
             self._stop.set()
             self.notify("cancelling at the next step…", markup=False)
+        else:
+            self.notify("nothing to cancel: the run is over", markup=False)
 
     def _start_run(self, prompt: str, options: Any) -> None:
         source = LiveSource(self.engines, prompt, options, self._next_path(prompt))
