@@ -230,3 +230,20 @@ async def test_torch_threads_are_chosen_before_the_model_loads(
     async with app.run_test(size=(120, 40)):
         await wait_for(lambda: app.recording.ended)
     assert calls == [("threads", 3, True), ("load",)]
+
+
+async def test_cancelling_while_the_model_loads_says_nothing_was_recorded(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    engines = GatedEngines(ModelChoice(str(tiny_checkpoint)))
+    engines.gate.clear()
+    app = LiveApp(engines, PROMPT, OPTIONS, tmp_path / "a.trace")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("x")
+        engines.gate.set()
+        await wait_for(lambda: app.runs[0].finished.is_set())
+        await pilot.pause()
+        assert "cancelled before the run began" in status_text(app)
+        assert "✗ not recorded: cancelled before the run began" in line_text(app)
+    assert not app.runs[0].failed and not (tmp_path / "a.trace").exists()

@@ -30,7 +30,7 @@ from llada_tui.tui.live_source import (
     EngineCache,
     LiveSource,
     ModelChoice,
-    RunFailed,
+    RunNotRecorded,
     default_trace_path,
     free_path,
 )
@@ -159,7 +159,7 @@ class LiveApp(PlayerApp):
         else:
             self._show_run(Text(f"■ saved, {inert_text(message.problem)}", "yellow bold"), running=False)
 
-    def on_run_failed(self, message: RunFailed) -> None:
+    def on_run_not_recorded(self, message: RunNotRecorded) -> None:
         state = Text.assemble(("✗ not recorded: ", "yellow bold"), inert_text(message.reason))
         self._show_run(state, running=False, with_path=False)
 

@@ -39,8 +39,8 @@ class ModelChoice:
         return inert_text(self.name) if self.name else "the embedded demo model"
 
 
-class RunFailed(Message):
-    """Live only: the run stopped before its trace was created, so nothing was recorded."""
+class RunNotRecorded(Message):
+    """Live only: the run stopped (failed or cancelled) before its trace was created."""
 
     def __init__(self, reason: str) -> None:
         super().__init__()
@@ -127,7 +127,7 @@ class LiveSource(Source):
 
     Setting `stop` cancels at the next step boundary; the trace then ends as "interrupted".
     Errors (model not found, out of memory, bad options, anything unforeseen) are delivered as
-    a status line and RunFailed if no trace was started, else as the run's problem; they are
+    a status line and RunNotRecorded if no trace was started, else as the run's problem; they are
     never raised into the app, and they mark the run `failed`. `finished` is set once the
     trace is closed. Every text delivered is inert: prompts and errors may hold anything.
     """
@@ -175,7 +175,8 @@ class LiveSource(Source):
             hint = "q quits; fix the --model option and try again."
             self._not_recorded(deliver, f"could not load the model: {error}", hint)
             return
-        if stop.is_set():  # quit while the model was loading: no run, no trace
+        if stop.is_set():  # cancelled (x, a new run, quitting) while the model was loading
+            self._not_recorded(deliver, "cancelled before the run began", "e runs a prompt; q quits.", failed=False)
             return
         from llada_tui.core import recording
 
@@ -227,13 +228,13 @@ class LiveSource(Source):
         self.outcome = f"trace: {inert_text(str(self.path))}"
         deliver(RunEnded(end, None))
 
-    def _not_recorded(self, deliver: Deliver, reason: str, hint: str) -> None:
+    def _not_recorded(self, deliver: Deliver, reason: str, hint: str, failed: bool = True) -> None:
         """The run ends before its trace exists: say why in place of the grid, and on the run line."""
         reason = inert_text(reason)
-        self.failed = True
+        self.failed = failed
         self.outcome = f"not recorded: {reason}"
         deliver(Status(f"{self.prompt_line}\n\n{reason}\n\n{hint}"))
-        deliver(RunFailed(reason))
+        deliver(RunNotRecorded(reason))
 
     def _ended_badly(self, deliver: Deliver, reason: str) -> None:
         """The run fails after its trace was started: the trace keeps what was recorded."""
