@@ -1,8 +1,12 @@
 """`llada-tui live`: the player fed by a sampler running in a worker, every run kept as a trace.
 
-Keys on top of the player's: e runs a new prompt, r re-runs with a new seed, x cancels the
-run. Quitting mid-run stops the sampler at the next step boundary and marks the trace
-interrupted; the paths of the traces written are printed when the app exits.
+Keys on top of the player's, shown on the run line: e runs a new prompt (with the session's
+options), r re-runs with a new seed (at temperature 0 with low_confidence remasking a seed
+changes nothing, so that re-run samples at RERUN_TEMPERATURE and says so), x cancels the run.
+With `-o FILE`, later runs go beside it (FILE-2, FILE-3...), else to ./traces; no run writes
+over a file. Quitting mid-run stops the sampler at the next step boundary and marks the trace
+interrupted; the paths of the traces written are printed when the app exits, and the exit
+status is 1 if the last run failed.
 """
 
 from __future__ import annotations
