@@ -310,7 +310,7 @@ def run_live(args: argparse.Namespace) -> int:
     from llada_tui.tui.live import run_live_app
     from llada_tui.tui.live_source import ModelChoice
 
-    choice = ModelChoice(args.model, args.device, args.dtype, args.compile)
+    choice = ModelChoice(args.model, args.device, args.dtype, args.compile, threads=args.threads)
     return run_live_app(args.prompt, options, choice, output=args.output)
 
 
