@@ -122,7 +122,10 @@ class Bench:
                     "cfg_scale": 0.0,
                 },
             )
-            writer = TraceWriter(self.trace_dir / "bench.trace", header, lambda token_id: f"<{token_id}>")
+            # A scratch trace, rewritten by every timed run.
+            writer = TraceWriter(
+                self.trace_dir / "bench.trace", header, lambda token_id: f"<{token_id}>", overwrite=True
+            )
 
         def recorder(step) -> None:
             nonlocal recorded
