@@ -214,7 +214,7 @@ def cli_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
     print(f"  wrote {size:.1f} GB in 6 shards in {time.perf_counter() - started:.0f} s")
     trace = workdir / "plain.trace"
     settings = ["--gen-length", "64", "--steps", "64", "--block-length", "32"]
-    command = [sys.executable, "-c", "import sys; from llada_tui.core.cli import main; sys.exit(main())"]
+    command = [sys.executable, "-c", "import sys; from llada_tui.cli.main import main; sys.exit(main())"]
     started = time.perf_counter()
     record = subprocess.run(
         [*command, "record", "What is the capital of France?", "--model", str(checkpoint), "--device", "cuda",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llada_tui.core.cli import main
+from llada_tui.cli.main import main
 from llada_tui.core.trace import load_trace
 
 PROMPT = "the cat sat on the mat"
@@ -180,7 +180,7 @@ def test_engine_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch, cap
 
 def test_console_script_runs() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "llada_tui.core.cli", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "llada_tui.cli", "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and "record" in result.stdout and "play" in result.stdout
 
@@ -299,7 +299,7 @@ def test_the_engine_needs_no_transformers(tmp_path: Path, tiny_checkpoint: Path)
     """Recording works with transformers made unimportable: nothing imports it, and it is not a dependency."""
     script = (
         "import sys; sys.modules['transformers'] = None\n"
-        "from llada_tui.core.cli import main\n"
+        "from llada_tui.cli.main import main\n"
         f"sys.exit(main(['record', 'hi', '--model', {str(tiny_checkpoint)!r}, '-o', {str(tmp_path / 'x.trace')!r},"
         " '--steps', '4', '--gen-length', '8', '--block-length', '8']))\n"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from synthetic_traces import HOSTILE, records_of, write_records, write_trace
 
-from llada_tui.core.cli import main
+from llada_tui.cli.main import main
 
 PROMPT = "the cat sat on the mat"
 SETTINGS = ["--steps", "8", "--gen-length", "16", "--block-length", "8", "--topk", "3"]
@@ -156,7 +156,7 @@ def test_bad_prompts_are_refused_before_loading(
 def test_invalid_utf8_on_the_real_command_line(tmp_path: Path) -> None:
     output = tmp_path / "x.trace"
     result = subprocess.run(
-        [sys.executable, "-m", "llada_tui.core.cli", "record", b"caf\xe9", "-o", str(output)],
+        [sys.executable, "-m", "llada_tui.cli", "record", b"caf\xe9", "-o", str(output)],
         capture_output=True,
         text=True,
         check=False,
@@ -179,7 +179,7 @@ def test_markup_in_a_prompt_is_text(tmp_path: Path, tiny_checkpoint: Path, capsy
 def test_non_ascii_traces_under_an_ascii_terminal(tmp_path: Path, command: str) -> None:
     trace = write_trace(tmp_path / "wide.trace", [" 中文", " ｶﾀ", " é", "<eos>"], steps=2, block_length=4, sure=())
     result = subprocess.run(
-        [sys.executable, "-m", "llada_tui.core.cli", command, str(trace)],
+        [sys.executable, "-m", "llada_tui.cli", command, str(trace)],
         capture_output=True,
         text=True,
         check=False,
@@ -193,7 +193,7 @@ def test_checks_against_the_checkpoint_need_no_torch(tmp_path: Path) -> None:
     """Lengths, the prompt and the model folder are checked before the engine (torch) is imported."""
     script = (
         "import sys\n"
-        "from llada_tui.core.cli import main\n"
+        "from llada_tui.cli.main import main\n"
         f"code = main(['live', 'x', '--gen-length', '20', '-o', {str(tmp_path / 'x.trace')!r}])\n"
         "print(code, 'torch' in sys.modules)\n"
     )

@@ -36,7 +36,7 @@ LILY = (
 
 async def test_live_with_the_demo_model_matches_record(tmp_path: Path) -> None:
     """The main job: no --model, the embedded demo model on the CPU, run to the end."""
-    from llada_tui.core.cli import main
+    from llada_tui.cli.main import main
 
     output = tmp_path / "live.trace"
     app = LiveApp(EngineCache(ModelChoice(device="cpu")), LILY, SamplingOptions(), output)

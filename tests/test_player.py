@@ -403,7 +403,7 @@ def test_bad_files_raise_trace_error_for_the_cli_to_report(tmp_path: Path) -> No
 
 def test_play_errors_end_in_one_line_and_exit_status_1(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "llada_tui.core.cli", "play", str(tmp_path / "[a=b=c].trace")],
+        [sys.executable, "-m", "llada_tui.cli", "play", str(tmp_path / "[a=b=c].trace")],
         capture_output=True,
         text=True,
         timeout=60,

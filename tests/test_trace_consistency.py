@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from synthetic_traces import records_of, write_records, write_trace
 
-from llada_tui.core.cli import main
+from llada_tui.cli.main import main
 from llada_tui.core.trace import load_trace
 
 

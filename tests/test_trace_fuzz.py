@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 from fuzz.trace_mutations import fuzz_case, is_finite_json, seed_traces
 
-from llada_tui.core.cli import main
+from llada_tui.cli.main import main
 from llada_tui.core.trace import (
     MAX_TOKEN_TEXT_CHARS,
     MAX_TOPK,

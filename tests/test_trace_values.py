@@ -17,7 +17,7 @@ import msgpack
 import pytest
 from synthetic_traces import records_of, write_records, write_trace
 
-from llada_tui.core.cli import main
+from llada_tui.cli.main import main
 from llada_tui.core.trace import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, TraceError, load_trace
 
 NAN, INF = float("nan"), float("inf")

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from llada_tui.core.cli import main as cli
+from llada_tui.cli.main import main as cli
 from llada_tui.core.recording import SamplingOptions
 from llada_tui.core.trace import load_trace
 from llada_tui.tui.live import LiveApp

@@ -1,0 +1,23 @@
+"""What a command refuses, and how: one line and an exit status for each kind of failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A mistake on the command line; printed as one line, exit status 2."""
+
+
+class RunError(Exception):
+    """A failure the user can act on (missing model, no GPU, ...); one line, exit status 1."""
+
+
+def check_output(path: Path, force: bool) -> None:
+    """Refuse, before any slow work, an output file that would overwrite something or cannot be made."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory")
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a folder")

@@ -1,0 +1,118 @@
+"""The `llada-tui` command: record, live, play, info, export.
+
+The composition root, above both layers: it wires the engine (core/) and the player (tui/)
+to the command line. Commands that sample import the engine (torch) lazily, so `play`,
+`info` and `export` work with the base install only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import sys
+from pathlib import Path
+from typing import IO, NoReturn
+
+from llada_tui.cli.failures import RunError, UsageError
+from llada_tui.cli.reading import run_export, run_info, run_play
+from llada_tui.cli.sampling import add_sampling_arguments, run_live, run_record
+from llada_tui.core.inert import inert_block, inert_text
+from llada_tui.core.options import OptionError
+from llada_tui.core.trace import TraceError
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets an escape
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command's own parser, with its own usage line
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        return args.handler(args)
+    except (UsageError, OptionError) as error:
+        return fail(error, 2)
+    except (RunError, TraceError) as error:
+        return fail(error, 1)
+    except OSError as error:  # a file that cannot be written, a full disk
+        return fail(describe_os_error(error), 1)
+    except KeyboardInterrupt:
+        print("llada-tui: interrupted", file=sys.stderr)
+        return 130
+
+
+def fail(error: object, code: int) -> int:
+    """Print one sanitized error line; errors quote file names, tensor names and messages from outside."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    print(f"llada-tui: error: {inert_text(lines[0])}", file=sys.stderr)
+    return code
+
+
+def describe_os_error(error: OSError) -> str:
+    if error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror.lower()}"
+    return str(error)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with what it echoes back (typed values, usage) sanitized like every other line."""
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if message:
+            (file or sys.stderr).write(inert_block(message))
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {inert_text(message)}\n")
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="llada-tui",
+        description="Watch a masked diffusion language model (LLaDA) denoise, step by step.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.set_defaults(parser=parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    live = commands.add_parser("live", help="sample a prompt and watch it in the player as it runs")
+    live.add_argument("prompt", help="the message to send to the model")
+    add_sampling_arguments(live)
+    live.add_argument("-o", "--output", type=Path, help="trace file to write (default: ./traces/TIME-PROMPT.trace)")
+    live.set_defaults(handler=run_live, parser=live)
+
+    record = commands.add_parser("record", help="sample a prompt and record every step to a trace")
+    record.add_argument("prompt", help="the message to send to the model")
+    add_sampling_arguments(record)
+    record.add_argument("-o", "--output", type=Path, required=True, help="trace file to write")
+    record.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    record.set_defaults(handler=run_record, parser=record)
+
+    play = commands.add_parser("play", help="replay a trace in the terminal")
+    play.add_argument("trace", help="trace file")
+    play.add_argument("--follow", action="store_true", help="keep reading as another process writes it")
+    play.set_defaults(handler=run_play, parser=play)
+
+    info = commands.add_parser("info", help="summarise a trace")
+    info.add_argument("trace", help="trace file")
+    info.set_defaults(handler=run_info, parser=info)
+
+    export = commands.add_parser("export", help="convert a trace to JSON")
+    export.add_argument("trace", help="trace file")
+    export.add_argument("--format", choices=["json"], default="json", help="output format (json)")
+    export.add_argument("--candidates", action="store_true", help="include every step's top-k candidates")
+    export.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    export.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    export.set_defaults(handler=run_export, parser=export)
+    return parser
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("llada-tui")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"

@@ -1,0 +1,126 @@
+"""`llada-tui play`, `info` and `export`: what a trace holds, for a person or a program.
+
+These need the base install only (no torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from llada_tui.cli.failures import UsageError, check_output
+from llada_tui.core.inert import inert_text
+from llada_tui.core.trace import Trace, TraceIndex, load_trace
+
+
+def run_play(args: argparse.Namespace) -> int:
+    from llada_tui.tui.app import run_player
+
+    return run_player(args.trace, follow=args.follow)
+
+
+def final_state(trace: Trace) -> tuple[list[int], str]:
+    """The generated ids and text at the end of what the trace holds (masked positions as ·)."""
+    if trace.complete:
+        text = trace.end.final_text or trace.header.decode(trace.end.final_ids)
+        return trace.end.final_ids, text
+    index = TraceIndex(trace.header)
+    index.extend(trace.steps)
+    ids = index.ids_at(len(index))
+    return ids, partial_text(trace, ids)
+
+
+def partial_text(trace: Trace, ids: list[int]) -> str:
+    """An unfinished answer as it stands: committed tokens' texts, a dot for each masked position."""
+    header = trace.header
+    hidden = set(header.special_ids)
+    return "".join(
+        "·" if i == header.mask_id else header.token_texts.get(i, "")
+        for i in ids
+        if i not in hidden or i == header.mask_id
+    )
+
+
+INFO_PARAMS = ("steps", "gen_length", "block_length", "temperature", "cfg_scale", "remasking", "seed")
+
+
+def run_info(args: argparse.Namespace) -> int:
+    trace = load_trace(args.trace)
+    header = trace.header
+    params = header.params
+    model = header.model
+    ids, text = final_state(trace)
+    shown = {key: inert_text(str(model.get(key, "?"))) for key in ("name", "dtype", "device")}
+    lines = [
+        f"prompt:   {inert_text(header.prompt_text)}",
+        f"model:    {shown['name']} ({shown['dtype']} on {shown['device']})",
+        "params:   " + ", ".join(f"{key}={inert_text(str(params[key]))}" for key in INFO_PARAMS if key in params),
+        f"steps:    {len(trace.steps)} of {header.total_steps}" + ("" if trace.complete else " (incomplete)"),
+        f"status:   {inert_text(trace.warning or 'complete')}",
+    ]
+    if trace.complete:
+        lines.append(f"answer:   {inert_text(text)}")
+    else:
+        lines.append(f"partial:  {inert_text(text)}")
+        lines.append(f"          (the answer as it stood after step {len(trace.steps)}; · is a still-masked token)")
+    print("\n".join(lines))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        check_output(args.output, args.force)
+        if not args.output.parent.is_dir():
+            raise UsageError(f"{args.output.parent}: no such folder")
+    trace = load_trace(args.trace)
+    document = export_document(trace, with_candidates=args.candidates)
+    # ASCII-only JSON: a hostile token text cannot reach a terminal as a control character.
+    text = json.dumps(document, ensure_ascii=True, allow_nan=False)
+    if args.output:
+        with open(args.output, "w" if args.force else "x", encoding="utf-8") as file:
+            file.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    if trace.warning:
+        print(f"llada-tui: warning: {inert_text(trace.warning)}", file=sys.stderr)
+    return 0
+
+
+def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, Any]:
+    header = trace.header
+    texts = header.token_texts
+    steps = []
+    for step in trace.steps:
+        entry: dict[str, Any] = {
+            "step": step.index,
+            "block": step.block,
+            "wall_ms": round(step.wall_ms, 3),
+            "unmasked": [
+                {"pos": pos, "id": token_id, "text": texts.get(token_id, ""), "confidence": float(conf)}
+                for pos, token_id, conf in zip(step.positions, step.ids, step.confidences)
+            ],
+        }
+        if with_candidates and step.candidates is not None:
+            candidates = step.candidates
+            entry["candidates"] = [
+                {
+                    "pos": pos,
+                    "top": [{"id": i, "text": texts.get(i, ""), "p": float(p)} for i, p in candidates.row(r)],
+                }
+                for r, pos in enumerate(candidates.positions)
+            ]
+        steps.append(entry)
+    ids, text = final_state(trace)
+    return {
+        "format": "llada-trace",
+        "version": header.version[0],
+        "prompt": {"text": header.prompt_text, "ids": header.prompt_ids},
+        "model": header.model,
+        "params": header.params,
+        "steps": steps,
+        "final": {"ids": ids, "text": text},
+        "complete": trace.complete,
+        "warning": trace.warning,
+    }
