@@ -232,7 +232,7 @@ def cli_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
     check(record.returncode == 0 and "complete" in info.stdout and "64 of 64" in info.stdout, "record + info on 8B")
 
     from llada_tui.core import recording
-    from llada_tui.core.trace import load_trace
+    from llada_tui.core.trace_reader import load_trace
 
     engine = recording.load_engine(str(checkpoint), "cuda")
     engine.model = accelerate(engine.model)

@@ -33,8 +33,9 @@ import torch
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.fast import accelerate
 from llada_tui.core.llada import LLaDAModel, init_weights
+from llada_tui.core.records import Header
 from llada_tui.core.sampler import StopSampling, generate
-from llada_tui.core.trace import Header, TraceWriter
+from llada_tui.core.trace_writer import TraceWriter
 
 # shared/LLADA.md: LLaDA-8B's config.json
 LLADA_8B = LLaDAConfig(

@@ -44,7 +44,7 @@ from array import array
 from rich.console import Console
 from textual._compositor import CompositorUpdate
 
-from llada_tui.core.trace import Candidates, End, Header, Step
+from llada_tui.core.records import Candidates, End, Header, Step
 from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.sources import Deliver, HeaderArrived, RunEnded, Source, StepsArrived
 from llada_tui.tui.widgets.grid import TokenGrid
@@ -178,8 +178,8 @@ def report(name: str, values: list[float]) -> str:
 
 # ---------------------------------------------------------------------------- at the limits
 
-LIMIT = 32768  # core/trace.py: MAX_GEN_LENGTH = MAX_STEPS
-LONG_TEXT = 1024  # core/trace.py: MAX_TOKEN_TEXT_CHARS
+LIMIT = 32768  # core/records.py: MAX_GEN_LENGTH = MAX_STEPS
+LONG_TEXT = 1024  # core/records.py: MAX_TOKEN_TEXT_CHARS
 # (key, pressed at): End and 5 jump, the arrows step, Home jumps back
 LIMIT_KEYS = (("end", "0"), ("left", "end"), ("right", "end-1"), ("home", "end"), ("right", "0"), ("5", "0"))
 

@@ -18,7 +18,7 @@ from llada_tui.cli.reading import run_export, run_info, run_play
 from llada_tui.cli.sampling import add_sampling_arguments, run_live, run_record
 from llada_tui.core.inert import inert_block, inert_text
 from llada_tui.core.options import OptionError
-from llada_tui.core.trace import TraceError
+from llada_tui.core.records import TraceError
 
 
 def main(argv: list[str] | None = None) -> int:

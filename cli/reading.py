@@ -12,7 +12,8 @@ from typing import Any
 
 from llada_tui.cli.failures import UsageError, check_output
 from llada_tui.core.inert import inert_text
-from llada_tui.core.trace import Trace, TraceIndex, load_trace
+from llada_tui.core.run_index import TraceIndex
+from llada_tui.core.trace_reader import Trace, load_trace
 
 
 def run_play(args: argparse.Namespace) -> int:

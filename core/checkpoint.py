@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from llada_tui.core.config import LLaDAConfig
-from llada_tui.core.trace import MAX_GEN_LENGTH, MAX_STEPS
+from llada_tui.core.records import MAX_GEN_LENGTH, MAX_STEPS
 
 DEMO_DIR = Path(__file__).with_name("demo")
 

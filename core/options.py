@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from llada_tui.core.trace import MAX_GEN_LENGTH, MAX_STEPS, MAX_TOPK
+from llada_tui.core.records import MAX_GEN_LENGTH, MAX_STEPS, MAX_TOPK
 
 REMASKING = ("low_confidence", "random")
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes a 64-bit seed

@@ -18,9 +18,10 @@ from llada_tui.core.fast import FastLLaDA, accelerate
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.loading import load_model
 from llada_tui.core.options import SamplingOptions, check_lengths
+from llada_tui.core.records import End, Header, Step
 from llada_tui.core.sampler import StopSampling, check_arguments, generate
 from llada_tui.core.tokenizer import LLaDATokenizer, encode_prompt, load_tokenizer
-from llada_tui.core.trace import End, Header, Step, TraceWriter
+from llada_tui.core.trace_writer import TraceWriter
 
 Progress = Callable[[int, int, str], None]
 

@@ -39,7 +39,7 @@ from torch import Tensor
 from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.options import SamplingOptions, check_options
-from llada_tui.core.trace import Candidates, Step
+from llada_tui.core.records import Candidates, Step
 
 Recorder = Callable[[Step], None]
 

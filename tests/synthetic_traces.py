@@ -13,7 +13,8 @@ from pathlib import Path
 
 import msgpack
 
-from llada_tui.core.trace import VERSION, Candidates, End, Header, Step, TraceWriter
+from llada_tui.core.records import VERSION, Candidates, End, Header, Step
+from llada_tui.core.trace_writer import TraceWriter
 
 BOS, EOS, EOT, MASK = 1, 2, 3, 9
 SPECIALS = {BOS: "<|startoftext|>", EOS: "<|endoftext|>", EOT: "<|eot_id|>", MASK: "<|mdm_mask|>"}

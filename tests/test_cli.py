@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llada_tui.cli.main import main
-from llada_tui.core.trace import load_trace
+from llada_tui.core.trace_reader import load_trace
 
 PROMPT = "the cat sat on the mat"
 SETTINGS = ["--steps", "8", "--gen-length", "16", "--block-length", "8", "--topk", "3"]

@@ -16,8 +16,8 @@ from tiny_checkpoint import write_tiny_checkpoint
 from llada_tui.core import fast, sampler
 from llada_tui.core.fast import FastLLaDA, accelerate
 from llada_tui.core.loading import load_model
+from llada_tui.core.records import Step
 from llada_tui.core.sampler import StopSampling, generate
-from llada_tui.core.trace import Step
 
 CASES = {
     "greedy": dict(steps=8, gen_length=16, block_length=8),

@@ -9,7 +9,7 @@ import pytest
 from synthetic_traces import write_trace
 
 from llada_tui.cli.main import main
-from llada_tui.core.trace import TraceError
+from llada_tui.core.records import TraceError
 from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.sources import FollowSource
 

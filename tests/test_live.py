@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llada_tui.core.options import SamplingOptions
-from llada_tui.core.trace import load_trace
+from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.live import LiveApp, run_live_app
 from llada_tui.tui.live_source import EngineCache, ModelChoice
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from llada_tui.core.options import SamplingOptions
-from llada_tui.core.trace import load_trace
+from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui import live
 from llada_tui.tui.live import RERUN_TEMPERATURE, LiveApp, run_live_app
 from llada_tui.tui.live_source import EngineCache, ModelChoice

@@ -21,7 +21,8 @@ from textual.events import MouseScrollDown, MouseScrollUp
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from llada_tui.core.trace import End, Header, TraceError, TraceWriter
+from llada_tui.core.records import End, Header, TraceError
+from llada_tui.core.trace_writer import TraceWriter
 from llada_tui.tui.app import SPEEDS, PlayerApp, run_player
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.palette import ColourMode
@@ -427,7 +428,7 @@ async def test_follow_mode_shows_steps_as_they_land(tmp_path: Path) -> None:
             gate.acquire()
             writer.write_step(step)
         gate.acquire()
-        from llada_tui.core.trace import End
+        from llada_tui.core.records import End
 
         writer.close(End("complete", [vocabulary.id_of(t) for t in ARITHMETIC], "", 1.0))
 

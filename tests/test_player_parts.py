@@ -9,7 +9,7 @@ from rich.cells import cell_len
 from synthetic_traces import MASK, remasking_trace, write_trace
 
 from llada_tui.core.inert import inert_lines, inert_text
-from llada_tui.core.trace import load_trace
+from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.layout import GridLayout, fit, placeholder, starts_word
 from llada_tui.tui.recording import Recording
 from llada_tui.tui.search import find_text

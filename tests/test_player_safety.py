@@ -12,7 +12,7 @@ from synthetic_traces import write_trace
 from test_player import SIZE, custom_trace, grid_text, screen_text, started
 from test_player_display import terminal_output
 
-from llada_tui.core.trace import End
+from llada_tui.core.records import End
 from llada_tui.tui import layout
 from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.layout import MAX_SHAPE_CELLS, GridLayout

@@ -12,8 +12,8 @@ from torch import nn
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.records import Step
 from llada_tui.core.sampler import StopSampling, add_gumbel_noise, chunk_width, generate, num_transfer_tokens, top_k
-from llada_tui.core.trace import Step
 
 VOCAB = 64
 MASK_ID = VOCAB - 1

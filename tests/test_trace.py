@@ -9,21 +9,11 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from llada_tui.core.trace import (
-    Candidates,
-    End,
-    Header,
-    Step,
-    TraceError,
-    TraceIndex,
-    TraceReader,
-    TraceWriter,
-    _encode_end,
-    _encode_header,
-    _encode_step,
-    load_trace,
-    read_index,
-)
+from llada_tui.core.records import Candidates, End, Header, Step, TraceError
+from llada_tui.core.run_index import TraceIndex, read_index
+from llada_tui.core.trace_codec import encode_end, encode_header, encode_step
+from llada_tui.core.trace_reader import TraceReader, load_trace
+from llada_tui.core.trace_writer import TraceWriter
 
 MASK = 99
 
@@ -171,7 +161,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
 
 def header_record(**changes: object) -> dict:
-    record = _encode_header(make_header())
+    record = encode_header(make_header())
     record.update(changes)
     return record
 
@@ -188,8 +178,8 @@ def test_newer_minor_version_and_unknown_records_are_read(tmp_path: Path) -> Non
     records = [
         header_record(version=[1, 7], extra_field={"a": 1}),
         {"type": "annotation", "text": "from the future"},
-        *(_encode_step(step, {}) for step in STEPS),
-        _encode_end(End("complete", FINAL)),
+        *(encode_step(step, {}) for step in STEPS),
+        encode_end(End("complete", FINAL)),
     ]
     path.write_bytes(b"".join(msgpack.packb(r, use_bin_type=True) for r in records))
     trace = load_trace(path)
@@ -208,8 +198,8 @@ def test_newer_minor_version_and_unknown_records_are_read(tmp_path: Path) -> Non
     ],
 )
 def test_malformed_step_keeps_what_came_before(tmp_path: Path, bad_step: dict, reason: str) -> None:
-    good = _encode_step(STEPS[0], {})
-    bad = {**_encode_step(STEPS[1], {}), **bad_step}
+    good = encode_step(STEPS[0], {})
+    bad = {**encode_step(STEPS[1], {}), **bad_step}
     path = tmp_path / "damaged.trace"
     path.write_bytes(b"".join(msgpack.packb(r, use_bin_type=True) for r in [header_record(), good, bad]))
     trace = load_trace(path)
@@ -218,7 +208,7 @@ def test_malformed_step_keeps_what_came_before(tmp_path: Path, bad_step: dict, r
 
 
 def test_oversized_record_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import llada_tui.core.trace as trace_module
+    import llada_tui.core.msgpack_fields as trace_module
 
     monkeypatch.setattr(trace_module, "MAX_STR_BYTES", 1000)
     path = tmp_path / "huge.trace"
@@ -238,7 +228,7 @@ def test_reader_follows_a_growing_file(tmp_path: Path) -> None:
     assert [r.index for r in reader.poll()] == [0, 1]
     assert reader.poll() == []
     # half a record: nothing yet, then the rest arrives
-    blob = msgpack.packb(_encode_step(STEPS[2], {}), use_bin_type=True)
+    blob = msgpack.packb(encode_step(STEPS[2], {}), use_bin_type=True)
     with open(path, "ab") as f:
         f.write(blob[:10])
         f.flush()

@@ -10,7 +10,7 @@ import pytest
 from synthetic_traces import records_of, write_records, write_trace
 
 from llada_tui.cli.main import main
-from llada_tui.core.trace import load_trace
+from llada_tui.core.trace_reader import load_trace
 
 
 def trace_records(tmp_path: Path, **options: object) -> list[dict]:

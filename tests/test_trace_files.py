@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from synthetic_traces import HOSTILE, Vocabulary, header_for, llada_steps, write_trace
 
-from llada_tui.core.trace import Header, TraceReader, TraceWriter, describe_ending, load_trace
+from llada_tui.core.records import Header
+from llada_tui.core.trace_reader import TraceReader, describe_ending, load_trace
+from llada_tui.core.trace_writer import TraceWriter
 
 ANSWER = ["a", "b", "c", "d", "e", "f", "g", "h"]
 

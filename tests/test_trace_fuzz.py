@@ -36,16 +36,8 @@ import pytest
 from fuzz.trace_mutations import fuzz_case, is_finite_json, seed_traces
 
 from llada_tui.cli.main import main
-from llada_tui.core.trace import (
-    MAX_TOKEN_TEXT_CHARS,
-    MAX_TOPK,
-    Step,
-    Trace,
-    TraceError,
-    TraceReader,
-    describe_ending,
-    load_trace,
-)
+from llada_tui.core.records import MAX_TOKEN_TEXT_CHARS, MAX_TOPK, Step, TraceError
+from llada_tui.core.trace_reader import Trace, TraceReader, describe_ending, load_trace
 
 CASES = 3000
 BATCHES = 30

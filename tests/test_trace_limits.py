@@ -19,7 +19,9 @@ import msgpack
 import pytest
 from synthetic_traces import Vocabulary, header_for, records_of, write_records, write_trace
 
-from llada_tui.core.trace import MAX_TOKEN_TEXT_CHARS, TraceError, TraceWriter, load_trace
+from llada_tui.core.records import MAX_TOKEN_TEXT_CHARS, TraceError
+from llada_tui.core.trace_reader import load_trace
+from llada_tui.core.trace_writer import TraceWriter
 
 LONG_TEXT = "x" * (MAX_TOKEN_TEXT_CHARS + 1)
 
@@ -114,7 +116,8 @@ LOADER = textwrap.dedent(
     """
     import resource, sys
     resource.setrlimit(resource.RLIMIT_AS, (256 << 20, 256 << 20))
-    from llada_tui.core.trace import TraceError, load_trace
+    from llada_tui.core.records import TraceError
+    from llada_tui.core.trace_reader import load_trace
     try:
         trace = load_trace(sys.argv[1])
         print(len(trace.steps), trace.warning)

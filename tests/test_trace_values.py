@@ -18,7 +18,9 @@ import pytest
 from synthetic_traces import records_of, write_records, write_trace
 
 from llada_tui.cli.main import main
-from llada_tui.core.trace import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, TraceError, load_trace
+from llada_tui.core.msgpack_fields import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
+from llada_tui.core.records import TraceError
+from llada_tui.core.trace_reader import load_trace
 
 NAN, INF = float("nan"), float("inf")
 TIMESTAMP = msgpack.Timestamp(1_700_000_000, 0)  # msgpack's own extension type -1

@@ -10,7 +10,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from llada_tui.core.trace import End, Header, Step, TraceIndex
+from llada_tui.core.records import End, Header, Step
+from llada_tui.core.run_index import TraceIndex
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from pathlib import Path
 from textual.message import Message
 
 from llada_tui.core.inert import inert_text
-from llada_tui.core.trace import End, Header, Step, Trace, TraceError, TraceReader, describe_ending, load_trace
+from llada_tui.core.records import End, Header, Step, TraceError
+from llada_tui.core.trace_reader import Trace, TraceReader, describe_ending, load_trace
 
 
 class Status(Message):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from llada_tui.cli.main import main as cli
 from llada_tui.core.recording import SamplingOptions
-from llada_tui.core.trace import load_trace
+from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.live import LiveApp
 from llada_tui.tui.live_source import EngineCache, ModelChoice
 

@@ -1,0 +1,115 @@
+"""The records of a trace (header, steps, end) and what a run may be, for writers and readers alike.
+
+A trace is a stream of records: one header, one per sampler step, one end record; how they are
+laid out on disk is core/trace_codec.py's business (and docs/trace-format.md's). Nothing here
+imports torch or msgpack.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT = "llada-trace"
+VERSION = (1, 0)  # (major, minor): readers refuse a newer major, accept any minor
+
+# What a run may be, for the writer and the reader alike (the CLI refuses larger options).
+# LLaDA-8B sees 4096 tokens; these leave room for longer models and keep the player interactive.
+MAX_GEN_LENGTH = 1 << 15
+MAX_STEPS = 1 << 15
+MAX_TOPK = 64  # candidates per masked position
+MAX_TOKEN_TEXT_CHARS = 1024  # longer than any real token's display text; the writer clips longer ones
+MAX_TOKEN_ID = (1 << 31) - 1  # token ids are non-negative int32
+SEED_RANGE = (-(1 << 63), (1 << 64) - 1)  # what torch.manual_seed takes
+
+
+class TraceError(Exception):
+    """A trace that cannot be read; the message is one line meant for the user."""
+
+
+class NewerVersionError(TraceError):
+    """A trace written by a newer llada-tui, in a format this one cannot read."""
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The model's top-k guesses for masked positions, from one step's forward pass.
+
+    `ids` and `probs` are row-major [len(positions), k].
+    """
+
+    positions: array  # int32, positions relative to the first generated token
+    ids: array  # int32
+    probs: array  # float32
+    k: int
+
+    def row(self, i: int) -> list[tuple[int, float]]:
+        start = i * self.k
+        return list(zip(self.ids[start : start + self.k], self.probs[start : start + self.k]))
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one sampler step did: the positions whose token changed, and what to.
+
+    For LLaDA's own sampler every change is a commit (mask -> token); an id equal to the
+    header's mask id means the position was masked again (remasking samplers).
+    `candidates` are the predictions made by this step's forward pass, i.e. on the sequence
+    as it was before this step changed anything.
+    """
+
+    index: int
+    block: int
+    positions: array  # int32
+    ids: array  # int32
+    confidences: array  # float32, softmax probability of the new token
+    wall_ms: float
+    candidates: Candidates | None = None
+
+
+@dataclass(frozen=True)
+class Header:
+    prompt_text: str  # what the user typed
+    prompt_ids: list[int]  # what the model saw (chat template applied or not)
+    model: dict[str, Any]  # name, config summary, dtype, device
+    params: dict[str, Any]  # sampling parameters (see docs/trace-format.md)
+    token_texts: dict[int, str] = field(default_factory=dict)
+    special_ids: list[int] = field(default_factory=list)  # skipped when decoding the answer
+    created: str = ""
+    version: tuple[int, int] = VERSION
+
+    @property
+    def gen_length(self) -> int:
+        return self.params["gen_length"]
+
+    @property
+    def total_steps(self) -> int:
+        return self.params["steps"]
+
+    @property
+    def block_length(self) -> int:
+        return self.params["block_length"]
+
+    @property
+    def mask_id(self) -> int:
+        return self.params["mask_id"]
+
+    @property
+    def steps_per_block(self) -> int:
+        return self.total_steps // max(1, self.gen_length // self.block_length)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The answer as text from the recorded token texts, special and mask tokens skipped."""
+        hidden = {self.mask_id, *self.special_ids}
+        return "".join(self.token_texts.get(i, "") for i in ids if i not in hidden)
+
+
+@dataclass(frozen=True)
+class End:
+    status: str  # "complete", "interrupted" or "error"
+    final_ids: list[int]
+    message: str = ""
+    total_ms: float = 0.0
+    final_text: str = ""  # decoded by the tokenizer, special tokens skipped
