@@ -8,7 +8,7 @@
    by kernels that round differently), over many prompts, step by step.
 3. No host waits inside a step: torch's sync debug mode counts the synchronising calls of a run.
 4. `llada-tui record --device cuda` on an official-layout checkpoint of LLaDA-8B's shape with
-   random weights (sharded safetensors written to local disk; a tiny tokenizer), then the same
+   random weights (sharded safetensors written to local disk; the demo model's tokenizer), then the same
    checkpoint through the fast path, and how far the two traces agree.
 
     python benchmarks/cuda_check.py --out DIR [--skip-8b]
@@ -27,15 +27,15 @@ import warnings
 from pathlib import Path
 
 import torch
+from gpu_sampling import LLADA_8B  # beside this script
+from tokenizers import Tokenizer
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from gpu_sampling import LLADA_8B  # noqa: E402  (beside this script)
-from tiny_checkpoint import random_state_dict, write_tiny_checkpoint  # noqa: E402
-
-from llada_tui.core.config import LLaDAConfig  # noqa: E402
-from llada_tui.core.fast import accelerate  # noqa: E402
+from llada_tui.core.checkpoint import DEMO_DIR
+from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.fast import accelerate
 from llada_tui.core.llada import LLaDAModel
-from llada_tui.core.sampler import StopSampling, generate  # noqa: E402
+from llada_tui.core.sampler import StopSampling, generate
+from llada_tui.core.saving import random_state_dict, save_checkpoint
 
 SMALL = LLaDAConfig(d_model=256, n_layers=4, n_heads=8, vocab_size=1024, mlp_hidden_size=512, mask_token_id=1000)
 CASES = {
@@ -172,36 +172,11 @@ def host_syncs(report: dict) -> None:
 
 
 def write_8b_checkpoint(path: Path) -> None:
-    """Official layout, LLaDA-8B's config, random bf16 weights (peaked logits), 6 shards; tiny tokenizer."""
-    from safetensors.torch import save_file
-
-    write_tiny_checkpoint(path)  # tokenizer files and the layout; its tiny weights are replaced
-    (path / "model.safetensors").unlink()
-    config = {**LLADA_8B.to_json_dict(), "torch_dtype": "bfloat16"}
-    (path / "config.json").write_text(json.dumps(config, indent=2))
-    with torch.device("meta"):
-        shapes = {name: t.shape for name, t in LLaDAModel(LLADA_8B).state_dict().items()}
-    generator = torch.Generator("cuda").manual_seed(0)
-    names = list(shapes)
-    shards = [names[i::6] for i in range(6)]
-    weight_map, total = {}, 0
-    for k, shard_names in enumerate(shards):
-        shard = {}
-        for name in shard_names:
-            shape = shapes[name]
-            t = torch.randn(shape, device="cuda", dtype=torch.bfloat16, generator=generator)
-            if len(shape) == 1:
-                t = 1.0 + 0.1 * t
-            elif not name.endswith("wte.weight"):
-                gain = 3.0 if name == "model.transformer.ff_out.weight" else 1.0
-                t *= gain / math.sqrt(shape[1])
-            shard[name] = t.cpu()
-            total += t.numel() * 2
-        file = f"model-{k + 1:05d}-of-00006.safetensors"
-        save_file(shard, path / file, metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(shard_names, file))
-    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-    (path / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+    """Official layout, LLaDA-8B's config, random bf16 weights (peaked logits), 6 shards; the demo's tokenizer."""
+    state = random_state_dict(LLADA_8B, seed=0, dtype=torch.bfloat16, device="cuda")  # made where it is fast
+    chat_template = json.loads((DEMO_DIR / "tokenizer_config.json").read_text())["chat_template"]
+    tokenizer = Tokenizer.from_file(str(DEMO_DIR / "tokenizer.json"))
+    save_checkpoint(path, LLADA_8B, state, tokenizer, chat_template, shards=6)
 
 
 def cli_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:

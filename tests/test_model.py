@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_checkpoint import random_state_dict
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.llada import LLaDAModel, init_weights
+from llada_tui.core.saving import random_state_dict
 
 # LLaDA-8B-Instruct's config.json, less bookkeeping keys.
 LLADA_8B = {

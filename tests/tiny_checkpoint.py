@@ -10,16 +10,13 @@ template), and remote-code files that, if anything ever imported them, would lea
 from __future__ import annotations
 
 import json
-import math
 from functools import cache
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from llada_tui.core.config import LLaDAConfig
-from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.saving import random_state_dict, save_checkpoint
 from llada_tui.core.tokenizer import CHAT_TEMPLATE
 
 SPECIAL_TOKENS = [
@@ -31,6 +28,11 @@ SPECIAL_TOKENS = [
     "<|mdm_mask|>",
 ]
 SENTINEL = "REMOTE_CODE_EXECUTED"
+AUTO_MAP = {
+    "AutoConfig": "configuration_llada.LLaDAConfig",
+    "AutoModel": "modeling_llada.LLaDAModelLM",
+    "AutoModelForCausalLM": "modeling_llada.LLaDAModelLM",
+}
 REMOTE_CODE = f"""# Written by the llada-tui tests: llada-tui must never import checkpoint code.
 import pathlib
 
@@ -67,44 +69,6 @@ def tiny_tokenizer_json(vocab_size: int = 384) -> str:
     return tokenizer.to_str()
 
 
-def random_state_dict(config: LLaDAConfig, seed: int) -> dict[str, torch.Tensor]:
-    """Weights scaled so that activations stay near unit size and logits are far from flat."""
-    generator = torch.Generator().manual_seed(seed)
-    model = LLaDAModel(config)
-    state = {}
-    for name, param in model.state_dict().items():
-        if param.ndim == 1:  # norm weights: near one, but not exactly (so the tests see them)
-            value = 1.0 + 0.1 * torch.randn(param.shape, generator=generator)
-        elif name.endswith("wte.weight"):
-            value = torch.randn(param.shape, generator=generator)
-        else:
-            fan_in = param.shape[1]
-            gain = 3.0 if name == "model.transformer.ff_out.weight" else 1.0
-            value = torch.randn(param.shape, generator=generator) * (gain / math.sqrt(fan_in))
-        state[name] = value.contiguous()
-    if config.weight_tying:  # the tied head reads the embedding: make it spread the logits too
-        state["model.transformer.wte.weight"] *= 3.0 / math.sqrt(config.d_model)
-    return state
-
-
-def _write_weights(path: Path, state: dict[str, torch.Tensor], sharded: bool) -> None:
-    if not sharded:
-        save_file(state, path / "model.safetensors", metadata={"format": "pt"})
-        return
-    names = list(state)
-    n_shards = 3
-    per_shard = math.ceil(len(names) / n_shards)
-    weight_map = {}
-    for k in range(n_shards):
-        shard_name = f"model-{k + 1:05d}-of-{n_shards:05d}.safetensors"
-        shard = {name: state[name] for name in names[k * per_shard : (k + 1) * per_shard]}
-        save_file(shard, path / shard_name, metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(shard, shard_name))
-    total = sum(t.numel() * t.element_size() for t in state.values())
-    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-    (path / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
-
-
 def write_tiny_checkpoint(
     path: str | Path,
     *,
@@ -126,9 +90,7 @@ def write_tiny_checkpoint(
     come from the tokenizer and are written to config.json, as in the official checkpoints.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tokenizer_json = tiny_tokenizer_json(vocab)
-    tokenizer = Tokenizer.from_str(tokenizer_json)
+    tokenizer = Tokenizer.from_str(tiny_tokenizer_json(vocab))
     special = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
 
     config = LLaDAConfig(
@@ -146,33 +108,16 @@ def write_tiny_checkpoint(
         eos_token_id=special["<|endoftext|>"],
         pad_token_id=special["<|endoftext|>"],
     )
-    config_json = {
-        **config.to_json_dict(),
-        "auto_map": {
-            "AutoConfig": "configuration_llada.LLaDAConfig",
-            "AutoModel": "modeling_llada.LLaDAModelLM",
-            "AutoModelForCausalLM": "modeling_llada.LLaDAModelLM",
-        },
-        "torch_dtype": "float32",
-        "use_cache": False,
-    }
-    (path / "config.json").write_text(json.dumps(config_json, indent=2))
-    _write_weights(path, random_state_dict(config, seed), sharded)
-
-    (path / "tokenizer.json").write_text(tokenizer_json)
-    tokenizer_config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "auto_map": {"AutoTokenizer": ["tokenization_llada.LLaDATokenizer", None]},
-        "bos_token": "<|startoftext|>",
-        "eos_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>",
-        "chat_template": CHAT_TEMPLATE,
-        "added_tokens_decoder": {
-            str(token_id): {"content": token, "special": True} for token, token_id in special.items()
-        },
-        "model_max_length": 512,
-    }
-    (path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+    save_checkpoint(
+        path,
+        config,
+        random_state_dict(config, seed),
+        tokenizer,
+        CHAT_TEMPLATE,
+        shards=3 if sharded else 1,
+        config_extra={"auto_map": AUTO_MAP, "use_cache": False},
+        tokenizer_extra={"auto_map": {"AutoTokenizer": ["tokenization_llada.LLaDATokenizer", None]}},
+    )
     (path / "special_tokens_map.json").write_text(
         json.dumps({"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"})
     )

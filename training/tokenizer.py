@@ -12,7 +12,6 @@ Run `python -m training.tokenizer` to rebuild core/demo/tokenizer.json and token
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 from llada_tui.core import demo_tasks
+from llada_tui.core.saving import save_tokenizer
 from llada_tui.core.tokenizer import CHAT_TEMPLATE
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "core" / "demo"
@@ -81,32 +81,13 @@ def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
     return {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
 
 
-def save_tokenizer(tokenizer: Tokenizer, folder: Path, max_length: int) -> None:
-    """tokenizer.json and a tokenizer_config.json with LLaDA's special tokens and chat template."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": "<|startoftext|>",
-        "eos_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>",
-        "chat_template": CHAT_TEMPLATE,
-        "added_tokens_decoder": {
-            str(token_id): {"content": token, "special": True} for token, token_id in special_ids(tokenizer).items()
-        },
-        "model_max_length": max_length,
-        "clean_up_tokenization_spaces": False,
-    }
-    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEMO_DIR)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     tokenizer = build_tokenizer(args.seed)
-    save_tokenizer(tokenizer, args.out, max_length=512)
+    save_tokenizer(args.out, tokenizer, CHAT_TEMPLATE, max_length=512)
     print(f"{args.out / 'tokenizer.json'}: {tokenizer.get_vocab_size()} tokens; special ids {special_ids(tokenizer)}")
 
 

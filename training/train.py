@@ -38,7 +38,8 @@ from tokenizers import Tokenizer
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.llada import LLaDAModel, init_weights
-from llada_tui.core.tokenizer import load_tokenizer
+from llada_tui.core.saving import save_checkpoint
+from llada_tui.core.tokenizer import CHAT_TEMPLATE, load_tokenizer
 from training.dataset import CHUNK, RESPONSE_LEN, SEQ_LEN, stream_chunks
 from training.evaluate import DEMO_DIR, Settings, evaluate, format_report
 
@@ -129,13 +130,11 @@ def mask_batch(
     return noisy, weight, reply, keys
 
 
-def save_demo_model(model: LLaDAModel, folder: Path) -> None:
-    """The shipped files: float16 weights under the official names and the official config.json."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().to("cpu", torch.float16).contiguous() for name, tensor in model.state_dict().items()}
-    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
-    config = {**model.config.to_json_dict(), "torch_dtype": "float16"}
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+def save_demo_model(model: LLaDAModel, tokenizer: Tokenizer, folder: Path) -> None:
+    """The shipped files: float16 weights under the official names, the official config.json and
+    the tokenizer files (a checkpoint folder that `llada-tui record --model FOLDER` runs)."""
+    state = {name: tensor.detach().to(torch.float16) for name, tensor in model.state_dict().items()}
+    save_checkpoint(folder, model.config, state, tokenizer, CHAT_TEMPLATE)
 
 
 def save_resume(model: LLaDAModel, folder: Path, state: dict) -> None:
@@ -258,7 +257,7 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
             report = evaluate(quantized_copy(model), demo_tokenizer, config.eval_n, Settings())
             accuracies = {task: f"{r['accuracy']:.0%}" for task, r in report["tasks"].items()}
             log(f"step {step} held-out (n={config.eval_n}, block 16): {accuracies}")
-            save_demo_model(model, out)  # something to ship even if the run is cut off later
+            save_demo_model(model, tokenizer, out)  # something to ship even if the run is cut off later
 
     state = {
         "step": step,
@@ -267,7 +266,7 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
         "train_seconds": time.perf_counter() - train_started,
     }
     save_resume(model, out, state)
-    save_demo_model(model, out)
+    save_demo_model(model, tokenizer, out)
     log(f"saved {out}: step {step}, last loss {float(loss):.4f}")
 
     shipped = quantized_copy(model)
