@@ -12,7 +12,7 @@ from typing import Any
 
 from llada_tui.cli.failures import UsageError, check_output
 from llada_tui.core.inert import inert_text
-from llada_tui.core.run_index import TraceIndex
+from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import Trace, load_trace
 
 
@@ -24,23 +24,18 @@ def run_play(args: argparse.Namespace) -> int:
 
 def final_state(trace: Trace) -> tuple[list[int], str]:
     """The generated ids and text at the end of what the trace holds (masked positions as ·)."""
+    run = RunIndex.of_trace(trace)
     if trace.complete:
-        text = trace.end.final_text or trace.header.decode(trace.end.final_ids)
-        return trace.end.final_ids, text
-    index = TraceIndex(trace.header)
-    index.extend(trace.steps)
-    ids = index.ids_at(len(index))
-    return ids, partial_text(trace, ids)
+        return trace.end.final_ids, trace.end.final_text or run.decode(trace.end.final_ids)
+    ids = run.ids_at(run.length)
+    return ids, partial_text(run, ids)
 
 
-def partial_text(trace: Trace, ids: list[int]) -> str:
+def partial_text(run: RunIndex, ids: list[int]) -> str:
     """An unfinished answer as it stands: committed tokens' texts, a dot for each masked position."""
-    header = trace.header
-    hidden = set(header.special_ids)
+    hidden = set(run.header.special_ids)
     return "".join(
-        "·" if i == header.mask_id else header.token_texts.get(i, "")
-        for i in ids
-        if i not in hidden or i == header.mask_id
+        "·" if i == run.mask_id else run.texts.get(i, "") for i in ids if i not in hidden or i == run.mask_id
     )
 
 
@@ -91,7 +86,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, Any]:
     header = trace.header
-    texts = header.token_texts
+    texts = RunIndex.of_trace(trace).texts
     steps = []
     for step in trace.steps:
         entry: dict[str, Any] = {
@@ -118,8 +113,8 @@ def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, An
         "format": "llada-trace",
         "version": header.version[0],
         "prompt": {"text": header.prompt_text, "ids": header.prompt_ids},
-        "model": header.model,
-        "params": header.params,
+        "model": dict(header.model),
+        "params": dict(header.params),
         "steps": steps,
         "final": {"ids": ids, "text": text},
         "complete": trace.complete,

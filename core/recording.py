@@ -124,8 +124,8 @@ def record_run(
 ) -> End:
     """Sample with the header's parameters, writing every step to `path` as it happens.
 
-    `on_header` gets the header as written (its token texts grow as steps are written);
-    `on_step` sees each step after it is on disk; raising StopSampling there cancels the run
+    `on_header` gets the header as written; `on_step` sees each step after it is on disk, as
+    written (with the token texts it brought); raising StopSampling there cancels the run
     at that step boundary (the trace then ends as "interrupted"). Errors while sampling end
     the trace as "error" and propagate; the steps recorded so far stay in the file.
     An existing file raises FileExistsError unless `overwrite`.
@@ -136,9 +136,9 @@ def record_run(
         on_header(writer.header)
 
     def recorder(step: Step) -> None:
-        writer.write_step(step)
+        written = writer.write_step(step)
         if on_step is not None:
-            on_step(step)
+            on_step(written)
 
     prompt = torch.tensor([header.prompt_ids], device=engine.device)
     started = time.perf_counter()

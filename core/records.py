@@ -8,8 +8,9 @@ imports torch or msgpack.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 FORMAT = "llada-trace"
@@ -58,6 +59,8 @@ class Step:
     header's mask id means the position was masked again (remasking samplers).
     `candidates` are the predictions made by this step's forward pass, i.e. on the sequence
     as it was before this step changed anything.
+    `texts` are the display texts of the tokens this step's ids and candidates use for the first
+    time in the run, as the writer wrote them (a step from the sampler has none).
     """
 
     index: int
@@ -67,18 +70,27 @@ class Step:
     confidences: array  # float32, softmax probability of the new token
     wall_ms: float
     candidates: Candidates | None = None
+    texts: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Header:
+    """What was run. Never changes once made: its maps are read-only views of copies."""
+
     prompt_text: str  # what the user typed
     prompt_ids: list[int]  # what the model saw (chat template applied or not)
-    model: dict[str, Any]  # name, config summary, dtype, device
-    params: dict[str, Any]  # sampling parameters (see docs/trace-format.md)
-    token_texts: dict[int, str] = field(default_factory=dict)
+    model: Mapping[str, Any]  # name, config summary, dtype, device
+    params: Mapping[str, Any]  # sampling parameters (see docs/trace-format.md)
+    token_texts: Mapping[int, str] = field(default_factory=dict)  # those in the header record
     special_ids: list[int] = field(default_factory=list)  # skipped when decoding the answer
     created: str = ""
     version: tuple[int, int] = VERSION
+
+    def __post_init__(self) -> None:
+        for name in ("model", "params", "token_texts"):  # frozen: set the copies the only way there is
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "prompt_ids", list(self.prompt_ids))
+        object.__setattr__(self, "special_ids", list(self.special_ids))
 
     @property
     def gen_length(self) -> int:
@@ -95,15 +107,6 @@ class Header:
     @property
     def mask_id(self) -> int:
         return self.params["mask_id"]
-
-    @property
-    def steps_per_block(self) -> int:
-        return self.total_steps // max(1, self.gen_length // self.block_length)
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """The answer as text from the recorded token texts, special and mask tokens skipped."""
-        hidden = {self.mask_id, *self.special_ids}
-        return "".join(self.token_texts.get(i, "") for i in ids if i not in hidden)
 
 
 @dataclass(frozen=True)

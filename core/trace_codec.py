@@ -58,14 +58,14 @@ def encode_header(header: Header) -> dict[str, Any]:
         "version": list(header.version),
         "created": header.created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "prompt": {"text": header.prompt_text, "ids": _i32(header.prompt_ids)},
-        "model": header.model,
-        "params": header.params,
+        "model": dict(header.model),
+        "params": dict(header.params),
         "texts": {"ids": _i32(ids), "texts": [header.token_texts[i] for i in ids]},
         "special_ids": _i32(header.special_ids),
     }
 
 
-def encode_step(step: Step, new_texts: dict[int, str]) -> dict[str, Any]:
+def encode_step(step: Step) -> dict[str, Any]:
     record: dict[str, Any] = {
         "type": "step",
         "step": step.index,
@@ -78,9 +78,9 @@ def encode_step(step: Step, new_texts: dict[int, str]) -> dict[str, Any]:
     if step.candidates is not None:
         c = step.candidates
         record["topk"] = {"k": c.k, "pos": _i32(c.positions), "ids": _i32(c.ids), "probs": _f32(c.probs)}
-    if new_texts:
-        ids = sorted(new_texts)
-        record["texts"] = {"ids": _i32(ids), "texts": [new_texts[i] for i in ids]}
+    if step.texts:
+        ids = sorted(step.texts)
+        record["texts"] = {"ids": _i32(ids), "texts": [step.texts[i] for i in ids]}
     return record
 
 
@@ -196,7 +196,7 @@ STEP_KEYS = ("type", "step", "block", "pos", "ids", "conf", "wall_ms", "topk", "
 TOPK_KEYS = ("k", "pos", "ids", "probs")
 
 
-def decode_step(record: FieldMap, header: Header, expected_index: int) -> tuple[Step, dict[int, str]]:
+def decode_step(record: FieldMap, header: Header, expected_index: int) -> Step:
     what = record.what
     index = record.integer("step", 0, MAX_STEPS)
     if index != expected_index:
@@ -224,7 +224,7 @@ def decode_step(record: FieldMap, header: Header, expected_index: int) -> tuple[
         _check_ids(c_ids, topk.what)
         _check_probabilities(c_probs, topk.what)
         candidates = Candidates(c_pos, c_ids, c_probs, k)
-    step = Step(
+    return Step(
         index=index,
         block=block,
         positions=positions,
@@ -232,8 +232,8 @@ def decode_step(record: FieldMap, header: Header, expected_index: int) -> tuple[
         confidences=confidences,
         wall_ms=record.number("wall_ms", 0.0, default=0.0),
         candidates=candidates,
+        texts=_decode_texts(record.map("texts", TEXTS_KEYS, f"{what} texts")),
     )
-    return step, _decode_texts(record.map("texts", TEXTS_KEYS, f"{what} texts"))
 
 
 END_KEYS = ("type", "status", "final_ids", "message", "total_ms", "final_text")

@@ -200,8 +200,7 @@ class TraceReader:
             if self.steps_read >= self.header.total_steps:
                 raise TraceError(f"more steps than the header's {self.header.total_steps}")
             what = f"step {self.steps_read}"
-            step, texts = decode_step(FieldMap(view, what, STEP_KEYS), self.header, self.steps_read)
-            self.header.token_texts.update(texts)
+            step = decode_step(FieldMap(view, what, STEP_KEYS), self.header, self.steps_read)
             self.steps_read += 1
             return step
         if kind == "end":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +25,9 @@ class TraceWriter:
     """Appends records to a trace file, flushing after each so a reader can follow it.
 
     `token_text(id)` gives the display text of a token; each id's text is written once,
-    with the first record that uses it, so replay never needs the tokenizer.
+    with the first record that uses it, so replay never needs the tokenizer. `header` is the
+    header as written (with the prompt's and the mask's texts); `write_step` returns the step as
+    written, with the texts it brought: those are the run's texts, nothing else is updated.
 
     The file is created exclusively: if it exists, FileExistsError, unless `overwrite`. Then the
     header goes to a new temporary file beside it that replaces the path at once, so whoever
@@ -49,6 +51,7 @@ class TraceWriter:
             if token_id not in texts:
                 texts[token_id] = _clip_text(token_text(token_id))
         self.header = replace(header, token_texts=texts)
+        self._written: set[int] = set(texts)  # ids whose text is in the file
         self._packer = msgpack.Packer(use_bin_type=True)
         try:
             first = self._packer.pack(encode_header(self.header))
@@ -80,19 +83,16 @@ class TraceWriter:
         self._file.write(self._packer.pack(record))
         self._file.flush()
 
-    def _new_texts(self, ids: Iterable[int]) -> dict[int, str]:
-        # header.token_texts holds every text written so far, as a reader of the file would see it
-        # (live viewers in this process read it).
-        known = self.header.token_texts
-        fresh = {i: _clip_text(self._token_text(i)) for i in set(ids) if i not in known}
-        known.update(fresh)
-        return fresh
-
-    def write_step(self, step: Step) -> None:
-        ids: list[int] = list(step.ids)
+    def write_step(self, step: Step) -> Step:
+        """Append a step; the step as written: with the texts of the ids it uses first."""
+        ids = set(step.ids)
         if step.candidates is not None:
-            ids.extend(step.candidates.ids)
-        self._write(encode_step(step, self._new_texts(ids)))
+            ids.update(step.candidates.ids)
+        fresh = {i: _clip_text(self._token_text(i)) for i in ids - self._written}
+        self._written.update(fresh)
+        written = replace(step, texts=fresh)
+        self._write(encode_step(written))
+        return written
 
     def close(self, end: End | None = None) -> None:
         """Write the end record (if given) and close; a trace without one reads as cut short."""

@@ -187,8 +187,7 @@ def write_trace(
     elif ending == "interrupted":
         writer.close(End("interrupted", [], "cancelled by the user", total_ms))
     else:
-        final_text = header.decode(final)
-        writer.close(End("complete", final, "", total_ms, final_text))
+        writer.close(End("complete", final, "", total_ms))  # no final text: readers decode the ids
     return path
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from synthetic_traces import ARITHMETIC, Vocabulary, header_for, llada_steps
 
-from llada_tui.tui.recording import Recording
+from llada_tui.core.run_index import RunIndex
 
 STEPS, BLOCK = 16, 8  # 32 tokens in 4 blocks of 8: 4 steps per block
 
 
-def growing_recording() -> tuple[Recording, list]:
+def growing_recording() -> tuple[RunIndex, list]:
     vocabulary = Vocabulary()
-    recording = Recording()
+    recording = RunIndex()
     recording.start(header_for(vocabulary, len(ARITHMETIC), STEPS, BLOCK))
     return recording, list(llada_steps(ARITHMETIC, vocabulary, STEPS, BLOCK))
 

@@ -277,8 +277,8 @@ async def test_find_text_spanning_tokens_and_not_found(trace_path: Path) -> None
         await pilot.press("slash", *"48 + 24 =", "enter")
         grid = app.query_one(TokenGrid)
         assert grid.cursor == 13
-        assert all(app.recording.index.token_at(p, app.position) != 9 for p in range(13, 17))
-        assert any(app.recording.index.token_at(p, app.position - 1) == 9 for p in range(13, 17))
+        assert all(app.recording.token_at(p, app.position) != 9 for p in range(13, 17))
+        assert any(app.recording.token_at(p, app.position - 1) == 9 for p in range(13, 17))
         before = app.position
         await pilot.press("slash", *"ninety", "enter")
         assert app.position == before

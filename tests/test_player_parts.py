@@ -9,9 +9,9 @@ from rich.cells import cell_len
 from synthetic_traces import MASK, remasking_trace, write_trace
 
 from llada_tui.core.inert import inert_lines, inert_text
+from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.layout import GridLayout, fit, placeholder, starts_word
-from llada_tui.tui.recording import Recording
 from llada_tui.tui.search import find_text
 from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
 
@@ -103,16 +103,16 @@ def test_placeholder_and_fit() -> None:
 
 
 @pytest.fixture
-def recording(tmp_path: Path) -> Recording:
+def recording(tmp_path: Path) -> RunIndex:
     trace = load_trace(write_trace(tmp_path / "run.trace"))
-    recording = Recording()
+    recording = RunIndex()
     recording.start(trace.header)
     recording.add(trace.steps)
     recording.finish(trace.end, trace.warning)
     return recording
 
 
-def test_recording_counts_masks_per_block(recording: Recording) -> None:
+def test_recording_counts_masks_per_block(recording: RunIndex) -> None:
     assert recording.length == 16 and recording.n_blocks == 4
     assert recording.block_starts == [0, 4, 8, 12]
     assert recording.boundaries() == [0, 4, 8, 12]
@@ -121,7 +121,7 @@ def test_recording_counts_masks_per_block(recording: Recording) -> None:
     assert recording.block_at(0) == 0 and recording.block_at(5) == 1 and recording.block_at(16) == 3
 
 
-def test_recording_candidates_follow_the_mask(recording: Recording) -> None:
+def test_recording_candidates_follow_the_mask(recording: RunIndex) -> None:
     row = recording.candidates(1, 0)
     assert row is not None and recording.text(row[0][0]) == " answer"
     assert recording.candidates(3, 1) is None  # committed by step 1: no longer predicted
@@ -134,25 +134,25 @@ def test_recording_candidates_follow_the_mask(recording: Recording) -> None:
 
 def test_recording_with_remasking(tmp_path: Path) -> None:
     trace = load_trace(remasking_trace(tmp_path / "remask.trace"))
-    recording = Recording()
+    recording = RunIndex()
     recording.start(trace.header)
     recording.add(trace.steps)
     assert [recording.text(c.token_id) for c in recording.history(1)] == [" the", " answer"]
     assert [c.token_id == MASK for c in recording.history(3)] == [False, True, False]
     assert [step for step, _ in recording.top_candidate_history(3)] == [0, 4]  # masked before steps 1 and 5
-    assert recording.index.masked_after[-1] == 0
+    assert recording.masked_after[-1] == 0
 
 
-def test_find_text_reports_when_text_first_becomes_visible(recording: Recording) -> None:
+def test_find_text_reports_when_text_first_becomes_visible(recording: RunIndex) -> None:
     matches = find_text(recording, "72")
     assert [m.pos for m in sorted(matches, key=lambda m: m.pos)] == [3, 17, 24]
     for match in matches:  # visible at t, not before
-        assert recording.index.token_at(match.pos, match.t) != MASK
-        assert recording.index.token_at(match.pos, match.t - 1) == MASK
+        assert recording.token_at(match.pos, match.t) != MASK
+        assert recording.token_at(match.pos, match.t - 1) == MASK
     assert [m.t for m in matches] == sorted(m.t for m in matches)
 
 
-def test_find_text_across_tokens_and_case(recording: Recording) -> None:
+def test_find_text_across_tokens_and_case(recording: RunIndex) -> None:
     (match,) = find_text(recording, "48 + 24 =")
     assert match.pos == 13
     assert match.t == 1 + max(recording.history(p)[0].step for p in range(13, 17))
@@ -163,7 +163,7 @@ def test_find_text_across_tokens_and_case(recording: Recording) -> None:
     assert find_text(recording, "") == []
 
 
-def test_find_text_never_matches_across_masks_or_specials(recording: Recording) -> None:
+def test_find_text_never_matches_across_masks_or_specials(recording: RunIndex) -> None:
     assert find_text(recording, "is 72.\n") != []
     assert find_text(recording, ".<|eot_id|>") == []
 

@@ -10,7 +10,7 @@ import msgpack
 import pytest
 
 from llada_tui.core.records import Candidates, End, Header, Step, TraceError
-from llada_tui.core.run_index import TraceIndex, read_index
+from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_codec import encode_end, encode_header, encode_step
 from llada_tui.core.trace_reader import TraceReader, load_trace
 from llada_tui.core.trace_writer import TraceWriter
@@ -89,8 +89,10 @@ def test_round_trip(tmp_path: Path) -> None:
     assert trace.steps[0].candidates.row(0) == [(10, 0.75), (10, 0.25)]
     assert trace.end.final_ids == FINAL and trace.end.final_text == "t10 t11"
     # every id that appears has its text, written once, so replay needs no tokenizer
-    assert trace.header.token_texts[17] == "t17 " and trace.header.token_texts[MASK] == "<mask>"
-    assert trace.header.decode([1, 10, MASK, 11]) == "t10 t11 "
+    run = RunIndex.of_trace(trace)
+    assert trace.header.token_texts[MASK] == "<mask>" and 17 not in trace.header.token_texts
+    assert [step.texts.get(17) for step in trace.steps].count("t17 ") == 1 and run.text(17) == "t17 "
+    assert run.decode([1, 10, MASK, 11]) == "t10 t11 "
 
 
 def test_texts_written_once(tmp_path: Path) -> None:
@@ -178,7 +180,7 @@ def test_newer_minor_version_and_unknown_records_are_read(tmp_path: Path) -> Non
     records = [
         header_record(version=[1, 7], extra_field={"a": 1}),
         {"type": "annotation", "text": "from the future"},
-        *(encode_step(step, {}) for step in STEPS),
+        *(encode_step(step) for step in STEPS),
         encode_end(End("complete", FINAL)),
     ]
     path.write_bytes(b"".join(msgpack.packb(r, use_bin_type=True) for r in records))
@@ -198,8 +200,8 @@ def test_newer_minor_version_and_unknown_records_are_read(tmp_path: Path) -> Non
     ],
 )
 def test_malformed_step_keeps_what_came_before(tmp_path: Path, bad_step: dict, reason: str) -> None:
-    good = encode_step(STEPS[0], {})
-    bad = {**encode_step(STEPS[1], {}), **bad_step}
+    good = encode_step(STEPS[0])
+    bad = {**encode_step(STEPS[1]), **bad_step}
     path = tmp_path / "damaged.trace"
     path.write_bytes(b"".join(msgpack.packb(r, use_bin_type=True) for r in [header_record(), good, bad]))
     trace = load_trace(path)
@@ -228,7 +230,7 @@ def test_reader_follows_a_growing_file(tmp_path: Path) -> None:
     assert [r.index for r in reader.poll()] == [0, 1]
     assert reader.poll() == []
     # half a record: nothing yet, then the rest arrives
-    blob = msgpack.packb(encode_step(STEPS[2], {}), use_bin_type=True)
+    blob = msgpack.packb(encode_step(STEPS[2]), use_bin_type=True)
     with open(path, "ab") as f:
         f.write(blob[:10])
         f.flush()
@@ -242,7 +244,8 @@ def test_reader_follows_a_growing_file(tmp_path: Path) -> None:
 def test_index_lookups_match_a_replay(tmp_path: Path) -> None:
     path = tmp_path / "run.trace"
     write_trace(path, STEPS, End("complete", FINAL))
-    trace, index = read_index(path)
+    trace = load_trace(path)
+    index = RunIndex.of_trace(trace)
     replay = [MASK] * 8
     for t in range(len(trace.steps) + 1):
         assert index.ids_at(t) == replay
@@ -256,10 +259,11 @@ def test_index_lookups_match_a_replay(tmp_path: Path) -> None:
 
 
 def test_index_handles_changes_and_remasking() -> None:
-    index = TraceIndex(make_header())
-    index.append(make_step(0, 0, [0, 1], [10, 11]))
-    index.append(make_step(1, 0, [0, 2], [20, 12]))  # position 0 changes its mind
-    index.append(make_step(2, 0, [1, 3], [MASK, 13]))  # position 1 is masked again
+    index = RunIndex()
+    index.start(make_header())
+    index.add([make_step(0, 0, [0, 1], [10, 11])])
+    index.add([make_step(1, 0, [0, 2], [20, 12])])  # position 0 changes its mind
+    index.add([make_step(2, 0, [1, 3], [MASK, 13])])  # position 1 is masked again
     assert [index.token_at(0, t) for t in range(4)] == [MASK, 10, 20, 20]
     assert [index.token_at(1, t) for t in range(4)] == [MASK, 11, 11, MASK]
     assert index.masked_after == [8, 6, 5, 5]

@@ -5,6 +5,7 @@ another run replaces, truncates or rewrites it, and keeps the steps it had."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,7 @@ def test_a_follower_of_an_empty_file_reads_the_run_that_replaces_it(tmp_path: Pa
 def test_the_writer_refuses_a_header_its_reader_would_refuse(tmp_path: Path, change: dict) -> None:
     vocabulary = Vocabulary()
     header = header_for(vocabulary, 8, 4, 8)
-    header.params.update(change)
+    header = replace(header, params={**header.params, **change})
     with pytest.raises(ValueError, match="header"):
         TraceWriter(tmp_path / "run.trace", header, vocabulary.text_of)
     assert list(tmp_path.iterdir()) == []  # no empty file left to block the next run

@@ -73,7 +73,7 @@ def check_trace(trace: Trace) -> list[str]:
     header = trace.header
     params = header.params
     n, total = header.gen_length, header.total_steps
-    if not (is_finite_json(header.model) and is_finite_json(params)):
+    if not (is_finite_json(dict(header.model)) and is_finite_json(dict(params))):
         problems.append("model or params not JSON-like")
     block = header.block_length
     if not (0 < block <= n and n % block == 0 and 0 < total <= n and total % (n // block) == 0):

@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import msgpack
@@ -57,8 +58,7 @@ def test_a_token_text_longer_than_the_limit_is_refused(tmp_path: Path) -> None:
 
 def test_the_writer_clips_texts_to_what_the_reader_takes(tmp_path: Path) -> None:
     vocabulary = Vocabulary()
-    header = header_for(vocabulary, 8, 4, 8)
-    header.token_texts[5] = "y" * 5000
+    header = replace(header_for(vocabulary, 8, 4, 8), token_texts={5: "y" * 5000})
 
     def token_text(token_id: int) -> str:
         return LONG_TEXT * 3 if token_id == 1002 else vocabulary.text_of(token_id)

@@ -1,7 +1,7 @@
 """The player: a keyboard-driven timeline over a recorded (or arriving) denoising run.
 
-Records come from a source (tui/sources.py) in a worker thread; the app keeps them in a
-Recording and moves a timeline position t from 0 (all masked) to the number of steps known.
+Records come from a source (tui/sources.py) in a worker thread; the app keeps them in a RunIndex
+(core/run_index.py) and moves a timeline position t from 0 (all masked) to the number of steps known.
 Playback is a small state machine: paused or playing, at a speed in steps per second, anchored
 to a clock so that frames dropped under load do not slow it down.
 """
@@ -24,11 +24,11 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from llada_tui.core.inert import inert_block, inert_text
+from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.commands import PlayerCommands
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.info import InfoScreen
 from llada_tui.tui.palette import ColourMode, legend
-from llada_tui.tui.recording import Recording
 from llada_tui.tui.search import Match, find_text
 from llada_tui.tui.sources import (
     FileSource,
@@ -100,7 +100,7 @@ class PlayerApp(App[None]):
         # it drop every colour instead (bold, dim, underline and reverse stay).
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.source = source
-        self.recording = Recording()
+        self.recording = RunIndex()
         self.speed_index = DEFAULT_SPEED
         self.mode = ColourMode.STEP
         self.placeholders = Placeholders.PLAIN
@@ -150,7 +150,7 @@ class PlayerApp(App[None]):
         self._stop.set()
         self.playing = False
         self.source = source
-        self.recording = Recording()
+        self.recording = RunIndex()
         self._stop = threading.Event()
         self._matches, self._match_query, self._match_index = [], "", -1
         self._quiet_s = None

@@ -11,10 +11,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_block, inert_text
-from llada_tui.tui.recording import Recording
+from llada_tui.core.run_index import RunIndex
 
 
-def info_table(recording: Recording) -> Table:
+def info_table(recording: RunIndex) -> Table:
     """Every field of the run as label / value rows; every value from the trace made inert."""
     header = recording.header
     table = Table.grid(padding=(0, 2))
@@ -43,7 +43,7 @@ class InfoScreen(ModalScreen[None]):
         Binding("escape,i,q", "app.pop_screen", "Close run info", id="info-close"),
     ]
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: RunIndex) -> None:
         super().__init__()
         self._recording = recording
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from llada_tui.tui.recording import Recording
+from llada_tui.core.run_index import RunIndex
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Match:
     pos: int  # position of the token where it starts
 
 
-def find_text(recording: Recording, query: str) -> list[Match]:
+def find_text(recording: RunIndex, query: str) -> list[Match]:
     """Every (step, place) at which `query` becomes visible, in timeline order."""
     if not query or not recording.ready:
         return []
@@ -37,10 +37,10 @@ def find_text(recording: Recording, query: str) -> list[Match]:
             texts[token_id] = fold(recording.text(token_id))
         return texts[token_id]
 
-    current = [recording.index.mask_id] * recording.gen_length
+    current = [recording.mask_id] * recording.gen_length
     reach = len(needle) - 1  # characters a match can extend beyond the changed token
     matches: list[Match] = []
-    for step_index, step in enumerate(recording.index.steps):
+    for step_index, step in enumerate(recording.steps):
         for pos, token_id in zip(step.positions, step.ids):
             current[pos] = token_id
         found: set[int] = set()

@@ -33,6 +33,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from llada_tui.core.inert import inert_lines, inert_text
+from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.layout import GridLayout, capped, fit, placeholder
 from llada_tui.tui.palette import (
     CURRENT,
@@ -45,7 +46,6 @@ from llada_tui.tui.palette import (
     ColourMode,
     committed_style,
 )
-from llada_tui.tui.recording import Recording
 
 UNKNOWN_SHAPE = ("·",)  # a masked position in a plain layout, or one never committed yet
 TOKEN_KEYS = Binding.Group("Token")
@@ -142,7 +142,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
             super().__init__()
             self.pos = pos
 
-    def __init__(self, recording: Recording, *, id: str | None = None):
+    def __init__(self, recording: RunIndex, *, id: str | None = None):
         super().__init__(id=id)
         self.recording = recording
         self.t = 0
@@ -172,7 +172,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         """Start again from the recording (a header or a whole file arrived)."""
         n = self.recording.gen_length
         self._future_ids = [self._latest_token(pos) for pos in range(n)]
-        self._ids = [self.recording.index.mask_id] * n
+        self._ids = [self.recording.mask_id] * n
         self._ids_t = 0
         self._forget_layouts()
         self._install(self.t)
@@ -185,7 +185,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._line_changes.clear()
         self._strips.clear()
         self._drawn.clear()
-        changed = {pos for step in self.recording.index.steps[first_step:] for pos in step.positions}
+        changed = {pos for step in self.recording.steps[first_step:] for pos in step.positions}
         for pos in changed:
             latest = self._latest_token(pos)
             if latest != self._future_ids[pos]:
@@ -204,8 +204,8 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _latest_token(self, pos: int) -> int:
         """The last token pos held that was not the mask, or the mask id if it never held one."""
-        mask_id = self.recording.index.mask_id
-        for _, token_id, _ in reversed(self.recording.index.history(pos)):
+        mask_id = self.recording.mask_id
+        for _, token_id, _ in reversed(self.recording.history(pos)):
             if token_id != mask_id:
                 return token_id
         return mask_id
@@ -249,10 +249,10 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
 
         From the tokens at the last t asked, or from the start if that is nearer: the cost is
         the changes in between, not the length of the answer."""
-        ids, at, steps = self._ids, self._ids_t, self.recording.index.steps
+        ids, at, steps = self._ids, self._ids_t, self.recording.steps
         if t < at and t < at - t:  # nearer the start: replay the first t steps on a masked answer
-            changed = {pos for pos, token_id in enumerate(ids) if token_id != self.recording.index.mask_id}
-            ids[:] = [self.recording.index.mask_id] * len(ids)
+            changed = {pos for pos, token_id in enumerate(ids) if token_id != self.recording.mask_id}
+            ids[:] = [self.recording.mask_id] * len(ids)
             at = 0
         else:
             changed = set()
@@ -262,7 +262,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
                 for pos, token_id in zip(step.positions, step.ids):
                     ids[pos] = token_id
         else:
-            token_at = self.recording.index.token_at
+            token_at = self.recording.token_at
             changed = {pos for step in steps[t:at] for pos in step.positions}
             for pos in changed:
                 ids[pos] = token_at(pos, t)
@@ -311,7 +311,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
             return
         top, height = round(self.scroll_y), self.scrollable_content_region.height
         if keep_in_view and 0 < t <= self.recording.length:
-            lines = [layout.first_line[pos] for pos in self.recording.index.steps[t - 1].positions]
+            lines = [layout.first_line[pos] for pos in self.recording.steps[t - 1].positions]
             if lines and not any(top <= line < top + height for line in lines):
                 self.scroll_to_region(Region(0, min(lines), 1, 1), animate=False, center=True)
                 return  # scrolling repaints everything
@@ -376,7 +376,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         """The sorted steps that changed a position on the line (worked out when the line is drawn)."""
         changes = self._line_changes.get(line)
         if changes is None:
-            history = self.recording.index.history
+            history = self.recording.history
             steps = {change[0] for pos in self.grid_layout.line_positions(line) for change in history(pos)}
             changes = self._line_changes[line] = sorted(steps)
         return changes
@@ -399,7 +399,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         return strip
 
     def _render_strip(self, line: int, base: Style) -> Strip:
-        index = self.recording.index
+        index = self.recording
         segments = []
         x = 0
         for part in self.grid_layout.line_parts(line):

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
-from llada_tui.tui.recording import Recording
+from llada_tui.core.run_index import RunIndex
 
 LIVE = Style(color="red", bold=True)
 WARNING = Style(color="yellow", bold=True)
@@ -37,7 +37,7 @@ def _number(value: object) -> str:
     return str(value)
 
 
-def describe_run(recording: Recording) -> str:
+def describe_run(recording: RunIndex) -> str:
     """Model and sampling parameters on one line."""
     header = recording.header
     model = header.model
@@ -70,7 +70,7 @@ class RunHeader(Static):
     def on_click(self, event: Click) -> None:
         self.post_message(self.Clicked())
 
-    def show(self, recording: Recording, state: PlayState) -> None:
+    def show(self, recording: RunIndex, state: PlayState) -> None:
         if not recording.ready:
             self.update(Text("llada-tui", style="bold"), layout=False)
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 
-from llada_tui.tui.recording import Recording
+from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.widgets.charts import bucket_of, sparkline
 from llada_tui.tui.widgets.token_panel import Panel, quoted
 
@@ -20,7 +20,7 @@ class StepPanel(Panel):
     _chart: tuple[list[int], int, int, str] | None = None  # (counts, how many, cells, sparkline)
     _max_seen: tuple[list[int] | None, int, int] = (None, 0, 0)  # (counts, how many looked at, their max)
 
-    def show(self, recording: Recording, t: int) -> None:
+    def show(self, recording: RunIndex, t: int) -> None:
         self._asked = (recording, t)
         if not recording.ready:
             self.border_title = "Step"
@@ -32,7 +32,7 @@ class StepPanel(Panel):
         if t == 0:
             rows.append(Text("nothing committed yet", style=DIM))
         else:
-            step = recording.index.steps[t - 1]
+            step = recording.steps[t - 1]
             count = len(step.positions)
             rows.append(Text(f"changed {count} · block {step.block + 1}/{recording.n_blocks}", style="bold"))
             label_width = len(f"pos {max(step.positions, default=0)} ")
@@ -54,7 +54,7 @@ class StepPanel(Panel):
                 rows.append(Text(f"mean conf {mean:.2f} · {step.wall_ms:.1f} ms"))
             else:
                 rows.append(Text(f"{step.wall_ms:.1f} ms"))
-        in_block, in_all = recording.block_masked_after[t], recording.index.masked_after[t]
+        in_block, in_all = recording.block_masked_after[t], recording.masked_after[t]
         masked = f"still masked: {in_block} in block · {in_all} in all"
         if len(masked) > width:
             masked = f"masked: block {in_block} · all {in_all}"
@@ -63,7 +63,7 @@ class StepPanel(Panel):
         self.show_rows(rows)
 
     @staticmethod
-    def _change(recording: Recording, token_id: int, confidence: float, width: int, label: str) -> Text:
+    def _change(recording: RunIndex, token_id: int, confidence: float, width: int, label: str) -> Text:
         """A changed token, its text cut so that its confidence fits in `width` cells."""
         if recording.is_mask(token_id):
             return Text("masked again")
@@ -71,8 +71,8 @@ class StepPanel(Panel):
         text.append(f" {label}{confidence:.2f}", DIM)
         return text
 
-    def _per_step(self, recording: Recording, t: int, width: int) -> list[Text]:
-        counts = recording.index.committed_per_step
+    def _per_step(self, recording: RunIndex, t: int, width: int) -> list[Text]:
+        counts = recording.committed_per_step
         if not counts:
             return []
         label = f"committed/step (max {self._max_count(counts)}) "

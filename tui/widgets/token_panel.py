@@ -9,8 +9,8 @@ from textual.events import Resize
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
+from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.palette import SPECIAL_MARK
-from llada_tui.tui.recording import Recording
 from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
 
 DIM = Style(dim=True)
@@ -32,7 +32,7 @@ GUIDE = [  # at most 26 cells a row: the narrow panel's room
 ]
 
 
-def quoted(recording: Recording, token_id: int, width: int) -> Text:
+def quoted(recording: RunIndex, token_id: int, width: int) -> Text:
     """A token's text, inert, in quotes, cut to `width` cells."""
     shown = inert_text(recording.text(token_id)[:MAX_TEXT_CELLS])
     text = Text(f"“{shown}”", no_wrap=True, overflow="ellipsis")
@@ -66,14 +66,14 @@ class Panel(Static):
 
 
 class TokenPanel(Panel):
-    def show(self, recording: Recording, t: int, pos: int | None) -> None:
+    def show(self, recording: RunIndex, t: int, pos: int | None) -> None:
         self._asked = (recording, t, pos)
         self.border_title = "Token"
         if not recording.ready or pos is None:
             self.show_rows(GUIDE)
             return
         width = max(10, self.content_region.width or 30)
-        token_id, step, confidence = recording.index.cell_at(pos, t)
+        token_id, step, confidence = recording.cell_at(pos, t)
         block = pos // recording.header.block_length
         rows: list[Text] = []
         if recording.is_mask(token_id):
@@ -90,7 +90,7 @@ class TokenPanel(Panel):
         rows.extend(self._changes(recording, pos, width))
         self.show_rows(rows)
 
-    def _candidates(self, recording: Recording, pos: int, t: int, token_id: int, width: int) -> list[Text]:
+    def _candidates(self, recording: RunIndex, pos: int, t: int, token_id: int, width: int) -> list[Text]:
         if not recording.is_mask(token_id):
             return []
         row = recording.candidates(pos, t)
@@ -110,11 +110,11 @@ class TokenPanel(Panel):
 
     _series: tuple[object, int, int, list[tuple[int, float]]] | None = None  # (index, pos, steps, series)
 
-    def _top_history(self, recording: Recording, pos: int, t: int, width: int) -> list[Text]:
+    def _top_history(self, recording: RunIndex, pos: int, t: int, width: int) -> list[Text]:
         # the same for every step shown: worked out once per token (it walks all the steps it was masked in)
         cached = self._series
-        if cached is None or cached[0] is not recording.index or cached[1:3] != (pos, recording.length):
-            cached = self._series = (recording.index, pos, recording.length, recording.top_candidate_history(pos))
+        if cached is None or cached[0] is not recording or cached[1:3] != (pos, recording.length):
+            cached = self._series = (recording, pos, recording.length, recording.top_candidate_history(pos))
         series = cached[3]
         if len(series) < 2:
             return []
@@ -129,7 +129,7 @@ class TokenPanel(Panel):
         head = Text(f"top guess p {values[0]:.2f}→{values[-1]:.2f} over {span}", style=DIM)
         return [head, text]
 
-    def _changes(self, recording: Recording, pos: int, width: int) -> list[Text]:
+    def _changes(self, recording: RunIndex, pos: int, width: int) -> list[Text]:
         history = recording.history(pos)
         if len(history) < 2:
             return []
