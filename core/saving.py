@@ -4,7 +4,8 @@ The runtime only reads checkpoints; this writes them for the code that makes one
 tiny checkpoint, the demo model's training and the GPU benchmarks' LLaDA-8B-shaped checkpoint.
 The files are those of a Hub snapshot of GSAI-ML/LLaDA-8B-Instruct: config.json, the weights
 (model.safetensors, or shards with model.safetensors.index.json), tokenizer.json,
-tokenizer_config.json (special tokens, chat template) and, if given, sampling.json.
+tokenizer_config.json (special tokens, chat template). sampling.json, a checkpoint's default
+lengths, is a choice made after evaluation and written by hand (core/demo/sampling.json).
 """
 
 from __future__ import annotations
@@ -31,22 +32,18 @@ def save_checkpoint(
     chat_template: str,
     *,
     shards: int = 1,
-    sampling: Mapping[str, int] | None = None,
     config_extra: Mapping[str, Any] | None = None,
     tokenizer_extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the whole checkpoint into `folder` (made if missing); return it.
 
     `state` holds the official tensor names, in one dtype, which config.json's torch_dtype
-    names. `shards` > 1 splits the tensors into that many files in name order. `sampling`
-    becomes sampling.json (the lengths a run takes by default); the extras are merged into
-    config.json and tokenizer_config.json.
+    names. `shards` > 1 splits the tensors into that many files in name order. The extras are
+    merged into config.json and tokenizer_config.json.
     """
     folder = Path(folder)
     _save_weights(folder, config, state, shards=shards, config_extra=config_extra)
     save_tokenizer(folder, tokenizer, chat_template, max_length=config.max_sequence_length, extra=tokenizer_extra)
-    if sampling is not None:
-        (folder / "sampling.json").write_text(json.dumps(dict(sampling)) + "\n")
     return folder
 
 

@@ -30,18 +30,6 @@ MAX_TOKENIZER_BYTES = 64 << 20  # LLaDA-8B's tokenizer.json is a few megabytes
 MAX_PROMPT_TOKENS = 1 << 15
 
 
-# LLaDA-8B-Instruct's chat template (Llama-3 style), for code that writes checkpoints in the
-# official layout (the tests' tiny checkpoint, the demo model's training).
-CHAT_TEMPLATE = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' "
-    "+ message['content'] | trim + '<|eot_id|>' %}"
-    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-    "{{ content }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
-
-
 class LLaDATokenizer:
     """LLaDA's tokenizer from tokenizer.json, with its chat template rendered in a sandbox.
 

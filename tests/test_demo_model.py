@@ -10,11 +10,11 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from llada_tui.core import demo_tasks, generate
+from llada_tui.core import generate
 from llada_tui.core.checkpoint import resolve_checkpoint
 from llada_tui.core.loading import load_model
-from llada_tui.core.saving import save_checkpoint
-from llada_tui.core.tokenizer import CHAT_TEMPLATE, load_tokenizer
+from llada_tui.core.tokenizer import load_tokenizer
+from training import demo_tasks
 
 SPECIAL = ("<|startoftext|>", "<|endoftext|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|mdm_mask|>")
 
@@ -54,13 +54,12 @@ def test_shipped_files_are_small_and_complete(demo_dir):
     assert sampling["gen_length"] % 16 == 0  # the article's block length 16 divides it
 
 
-def test_the_checkpoint_writer_reproduces_the_shipped_files_byte_for_byte(demo_dir, demo_model, tmp_path):
-    state = {name: tensor.to(torch.float16) for name, tensor in demo_model.state_dict().items()}
-    tokenizer = Tokenizer.from_file(str(demo_dir / "tokenizer.json"))
-    sampling = json.loads((demo_dir / "sampling.json").read_text())
-    save_checkpoint(tmp_path, demo_model.config, state, tokenizer, CHAT_TEMPLATE, sampling=sampling)
+def test_training_s_export_reproduces_the_shipped_files_byte_for_byte(demo_dir, demo_model, tmp_path):
+    from training.train import save_demo_model
+
+    save_demo_model(demo_model, Tokenizer.from_file(str(demo_dir / "tokenizer.json")), tmp_path)
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["config.json", "model.safetensors", "sampling.json", "tokenizer.json", "tokenizer_config.json"]
+    assert written == ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
     for name in written:
         assert (tmp_path / name).read_bytes() == (demo_dir / name).read_bytes(), name
 

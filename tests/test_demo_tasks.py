@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from llada_tui.core import demo_tasks
-from llada_tui.core.demo_tasks import extract_answer, is_heldout, make_example
+from training import demo_tasks
+from training.demo_tasks import extract_answer, is_heldout, make_example
 
 RATE = re.compile(
     r"^(\w+) can (\w+) (\d+) (kilometers?|miles?) per hour for (\d+) hours\. "

@@ -17,7 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.saving import random_state_dict, save_checkpoint
-from llada_tui.core.tokenizer import CHAT_TEMPLATE
+from training.tokenizer import CHAT_TEMPLATE
 
 SPECIAL_TOKENS = [
     "<|startoftext|>",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
-from llada_tui.core import demo_tasks
+from training import demo_tasks
 from training.tokenizer import chat_prompt
 
 PROMPT_LEN = 80  # longer prompts (only some random "anything else" ones) are skipped

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from llada_tui.core import demo_tasks
+from llada_tui.core.checkpoint import DEMO_DIR
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.tokenizer import LLaDATokenizer
+from training import demo_tasks
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "core" / "demo"
 EVAL_SEED = 20_250_000  # far from the training chunks' seeds
 TARGETS = {"rate": 0.90, "letters": 0.95, "choice": 0.98}
 

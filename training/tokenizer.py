@@ -19,11 +19,20 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
-from llada_tui.core import demo_tasks
+from llada_tui.core.checkpoint import DEMO_DIR
 from llada_tui.core.saving import save_tokenizer
-from llada_tui.core.tokenizer import CHAT_TEMPLATE
+from training import demo_tasks
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "core" / "demo"
+# LLaDA-8B-Instruct's chat template (Llama-3 style), written into the checkpoints made here and
+# by the tests (the runtime reads each checkpoint's own).
+CHAT_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' "
+    "+ message['content'] | trim + '<|eot_id|>' %}"
+    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+    "{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
 SPECIAL_TOKENS = (
     "<|startoftext|>",
     "<|endoftext|>",

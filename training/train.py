@@ -36,12 +36,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
+from llada_tui.core.checkpoint import DEMO_DIR
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.llada import LLaDAModel, init_weights
 from llada_tui.core.saving import save_checkpoint
-from llada_tui.core.tokenizer import CHAT_TEMPLATE, load_tokenizer
+from llada_tui.core.tokenizer import load_tokenizer
 from training.dataset import CHUNK, RESPONSE_LEN, SEQ_LEN, stream_chunks
-from training.evaluate import DEMO_DIR, Settings, evaluate, format_report
+from training.evaluate import Settings, evaluate, format_report
+from training.tokenizer import CHAT_TEMPLATE
 
 RESUME_SHARD_BYTES = 15 * 2**20  # files coming back from the device are at most 16 MiB each
 

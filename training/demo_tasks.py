@@ -15,8 +15,9 @@ import re
 import zlib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Literal
+
+from llada_tui.core.checkpoint import DEMO_DIR
 
 Split = Literal["train", "heldout"]
 TASKS = ("rate", "letters", "choice", "other")
@@ -76,7 +77,7 @@ class Places:
 @cache
 def load_places() -> Places:
     """The goal -> place pairs shipped with the demo model (`core/demo/places.json`)."""
-    text = resources.files("llada_tui.core.demo").joinpath("places.json").read_text(encoding="utf-8")
+    text = (DEMO_DIR / "places.json").read_text(encoding="utf-8")
     data = json.loads(text)
     return Places(tuple((goal, place) for goal, place in data["pairs"]), tuple(data["distractors"]))
 
