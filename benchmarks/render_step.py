@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Callable
 
 from rich.console import Console
 from textual._compositor import CompositorUpdate
@@ -110,21 +111,29 @@ class MemorySource(Source):
         deliver(RunEnded(End("complete", []), None))
 
 
-async def measure(tokens: int, steps: int, size: tuple[int, int], repeat: int) -> dict[str, list[float]]:
-    header, run = synthetic_run(tokens, steps)
-    started = time.perf_counter()
-    app = PlayerApp(MemorySource(header, run))
-    timings: dict[str, list[float]] = {"grid": [], "jump": [], "step": [], "repaint": []}
+def encoding_display(app: PlayerApp) -> tuple[Callable[[object, object], None], list[float]]:
+    """A stand-in for app._display that also encodes each update, and the CPU times of those frames.
+
+    Headless apps skip encoding the update for a terminal; a real one pays for it.
+    """
     frames: list[float] = []
     display = app._display
 
     def display_and_encode(screen, renderable) -> None:
-        # Headless apps skip encoding the update for a terminal; a real one pays for it.
         display(screen, renderable)
         if isinstance(renderable, CompositorUpdate):
             renderable.render_segments(app.console)
             frames.append(time.process_time())
 
+    return display_and_encode, frames
+
+
+async def measure(tokens: int, steps: int, size: tuple[int, int], repeat: int) -> dict[str, list[float]]:
+    header, run = synthetic_run(tokens, steps)
+    started = time.perf_counter()
+    app = PlayerApp(MemorySource(header, run))
+    timings: dict[str, list[float]] = {"grid": [], "jump": [], "step": [], "repaint": []}
+    display_and_encode, frames = encoding_display(app)
     async with app.run_test(size=size) as pilot:
         while not app.recording.ended:
             await pilot.pause()
@@ -219,15 +228,7 @@ async def measure_limits(kind: str, size: tuple[int, int]) -> dict[str, object]:
     header, run = limit_run(kind)
     started = time.perf_counter()
     app = PlayerApp(MemorySource(header, run))
-    frames: list[float] = []
-    display = app._display
-
-    def display_and_encode(screen, renderable) -> None:
-        display(screen, renderable)
-        if isinstance(renderable, CompositorUpdate):
-            renderable.render_segments(app.console)
-            frames.append(time.process_time())
-
+    display_and_encode, frames = encoding_display(app)
     app._display = display_and_encode
     result: dict[str, object] = {}
     async with app.run_test(size=size) as pilot:

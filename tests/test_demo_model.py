@@ -1,20 +1,20 @@
 """The embedded demo model: installed as package data, loaded offline, answering the article's questions.
 
-Runs the real shipped weights on the CPU through llada_tui.core.generate with the shipped default
-settings (core/demo/sampling.json): three generations of a 7 M-parameter model, a few seconds.
+Runs the real shipped weights on the CPU through llada_tui.core.generate (by way of the training's
+evaluation, training/evaluate.py) with the shipped default settings (core/demo/sampling.json):
+three generations of a 7 M-parameter model, a few seconds.
 """
 
 import json
 
 import pytest
-import torch
 from tokenizers import Tokenizer
 
-from llada_tui.core import generate
 from llada_tui.core.checkpoint import resolve_checkpoint
 from llada_tui.core.loading import load_model
 from llada_tui.core.tokenizer import load_tokenizer
 from training import demo_tasks
+from training.evaluate import Settings, sample_replies
 
 SPECIAL = ("<|startoftext|>", "<|endoftext|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|mdm_mask|>")
 
@@ -98,15 +98,6 @@ def test_tokenizer_keeps_the_hard_parts_whole_or_spelled(demo_tokenizer):
 
 @pytest.mark.parametrize("task", ["rate", "letters", "choice"])
 def test_answers_the_article_questions_on_cpu_with_the_default_settings(task, demo_dir, demo_model, demo_tokenizer):
-    settings = json.loads((demo_dir / "sampling.json").read_text())
-    prompt = torch.tensor([demo_tokenizer.apply_chat_template(demo_tasks.ARTICLE_PROMPTS[task])])
-    out = generate(
-        demo_model,
-        prompt,
-        **settings,
-        mask_id=demo_tokenizer.mask_id,
-        eos_id=demo_tokenizer.eos_id,
-        eot_id=demo_tokenizer.eot_id,
-    )
-    reply = demo_tokenizer.decode(out[0, prompt.shape[1] :].tolist())
+    settings = Settings.shipped(demo_dir)  # sampling.json
+    [reply] = sample_replies(demo_model, demo_tokenizer, [demo_tasks.ARTICLE_PROMPTS[task]], settings)
     assert demo_tasks.extract_answer(reply) == demo_tasks.ARTICLE_ANSWERS[task], reply
