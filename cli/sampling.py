@@ -144,7 +144,7 @@ def run_record(args: argparse.Namespace) -> int:
             header = recording.make_header(engine, args.prompt, params)
         except (ValueError, ModelLoadError) as error:  # a prompt too long for the model; no chat template
             raise UsageError(str(error)) from None
-        sampling = progress.add_task("sampling", total=params["steps"])
+        sampling = progress.add_task("sampling", total=params.steps)
         try:
             end = recording.record_run(
                 engine, header, args.output, on_step=lambda _: progress.advance(sampling), overwrite=args.force
@@ -166,7 +166,7 @@ def run_record(args: argparse.Namespace) -> int:
         else engine.device
     )
     print(
-        f"{params['steps']} steps in {end.total_ms / 1000:.1f} s on {where}; trace: {inert_text(str(args.output))}",
+        f"{params.steps} steps in {end.total_ms / 1000:.1f} s on {where}; trace: {inert_text(str(args.output))}",
         file=sys.stderr,
     )
     return 0

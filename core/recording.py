@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -17,7 +16,8 @@ from llada_tui.core.checkpoint import resolve_checkpoint, sampling_defaults
 from llada_tui.core.fast import FastLLaDA, accelerate
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.loading import load_model
-from llada_tui.core.options import SamplingOptions, check_lengths
+from llada_tui.core.options import SamplingOptions
+from llada_tui.core.params import SamplingParams
 from llada_tui.core.records import End, Header, Step
 from llada_tui.core.sampler import StopSampling, check_arguments, generate
 from llada_tui.core.tokenizer import LLaDATokenizer, encode_prompt, load_tokenizer
@@ -71,24 +71,21 @@ def load_engine(
     )
 
 
-def resolve_params(engine: Engine, options: SamplingOptions) -> dict[str, Any]:
-    """The full parameter set of a run, as written to the trace header."""
-    params = asdict(options.with_lengths(engine.defaults))
-    check_lengths(params["steps"], params["gen_length"], params["block_length"])
+def resolve_params(engine: Engine, options: SamplingOptions) -> SamplingParams:
+    """The full parameter set of a run: the options, the checkpoint's defaults, the tokenizer's ids."""
     tokenizer = engine.tokenizer
-    # Without an <|eot_id|> token, the EOS/EOT option can only ever concern EOS.
-    eot_id = tokenizer.eot_id if tokenizer.eot_id is not None else tokenizer.eos_id
-    params.update(mask_id=tokenizer.mask_id, eos_id=tokenizer.eos_id, eot_id=eot_id)
-    return params
+    return SamplingParams.resolve(
+        options, engine.defaults, mask_id=tokenizer.mask_id, eos_id=tokenizer.eos_id, eot_id=tokenizer.eot_id
+    )
 
 
-def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
+def make_header(engine: Engine, prompt: str, params: SamplingParams) -> Header:
     """The trace header of a run; raises ValueError for parameters the sampler would refuse."""
     tokenizer = engine.tokenizer
     header = Header(
         prompt_text=prompt,
         prompt_ids=encode_prompt(
-            tokenizer, prompt, chat_template=params["chat_template"], parse_special=params["parse_special"]
+            tokenizer, prompt, chat_template=params.chat_template, parse_special=params.parse_special
         ),
         model={
             "name": engine.name,
@@ -96,20 +93,20 @@ def make_header(engine: Engine, prompt: str, params: dict[str, Any]) -> Header:
             "dtype": engine.dtype,
             "device": engine.device,
         },
-        params=params,
+        params=params.as_header(),
         special_ids=sorted(tokenizer.special_ids),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     check_arguments(
         torch.tensor([header.prompt_ids]),
         None,
-        params["steps"],
-        params["gen_length"],
-        params["block_length"],
-        params["temperature"],
-        params["cfg_scale"],
-        params["remasking"],
-        params["topk"],
+        params.steps,
+        params.gen_length,
+        params.block_length,
+        params.temperature,
+        params.cfg_scale,
+        params.remasking,
+        params.topk,
     )
     return header
 
@@ -130,7 +127,7 @@ def record_run(
     the trace as "error" and propagate; the steps recorded so far stay in the file.
     An existing file raises FileExistsError unless `overwrite`.
     """
-    params = header.params
+    params = SamplingParams.from_header(header.params)
     writer = TraceWriter(path, header, engine.tokenizer.token_text, overwrite=overwrite)
     if on_header is not None:
         on_header(writer.header)
@@ -144,23 +141,23 @@ def record_run(
     started = time.perf_counter()
     end: End | None = None
     try:
-        torch.manual_seed(params["seed"])
+        torch.manual_seed(params.seed)
         output = generate(
             engine.model,
             prompt,
-            steps=params["steps"],
-            gen_length=params["gen_length"],
-            block_length=params["block_length"],
-            temperature=params["temperature"],
-            cfg_scale=params["cfg_scale"],
-            remasking=params["remasking"],
-            mask_id=params["mask_id"],
-            logits_eos_inf=params["logits_eos_inf"],
-            confidence_eos_eot_inf=params["confidence_eos_eot_inf"],
-            eos_id=params["eos_id"],
-            eot_id=params["eot_id"],
+            steps=params.steps,
+            gen_length=params.gen_length,
+            block_length=params.block_length,
+            temperature=params.temperature,
+            cfg_scale=params.cfg_scale,
+            remasking=params.remasking,
+            mask_id=params.mask_id,
+            logits_eos_inf=params.logits_eos_inf,
+            confidence_eos_eot_inf=params.confidence_eos_eot_inf,
+            eos_id=params.eos_id,
+            eot_id=params.eot_id,
             recorder=recorder,
-            topk=params["topk"],
+            topk=params.topk,
         )
         final_ids = output[0, prompt.shape[1] :].tolist()
         end = End(
