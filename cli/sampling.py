@@ -153,10 +153,7 @@ def run_record(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.output} exists (another run may be writing it); pass --force") from None
         except Exception as error:
             if recording.is_out_of_memory(error):
-                raise RunError(
-                    f"out of GPU memory; try a shorter --gen-length or --dtype bfloat16 (steps so far kept in "
-                    f"{args.output})"
-                ) from None
+                raise RunError(f"{recording.OUT_OF_MEMORY_ADVICE} (steps so far kept in {args.output})") from None
             raise
     sys.stdout.write(inert_block(end.final_text) + "\n")  # the answer alone on stdout, for pipes
     sys.stdout.flush()

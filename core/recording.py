@@ -186,5 +186,8 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
+OUT_OF_MEMORY_ADVICE = "out of GPU memory: try a shorter --gen-length, --dtype bfloat16, or --device cpu"
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()

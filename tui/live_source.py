@@ -219,7 +219,7 @@ class LiveSource(Source):
         except Exception as error:  # the trace keeps what was recorded; the app says what happened
             reason = recording.one_line(error)
             if recording.is_out_of_memory(error):
-                reason = "out of GPU memory: try a shorter --gen-length, or --device cpu"
+                reason = recording.OUT_OF_MEMORY_ADVICE
             if not self.trace_open:  # e.g. the file appeared meanwhile, or its folder is read-only
                 self._not_recorded(deliver, f"could not create the trace: {reason}", "q quits; e runs again.")
                 return
