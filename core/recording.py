@@ -15,15 +15,13 @@ import torch
 from llada_tui.core.checkpoint import resolve_checkpoint, sampling_defaults
 from llada_tui.core.fast import FastLLaDA, accelerate
 from llada_tui.core.llada import LLaDAModel
-from llada_tui.core.loading import load_model
+from llada_tui.core.loading import Progress, load_model
 from llada_tui.core.options import SamplingOptions
 from llada_tui.core.params import SamplingParams
 from llada_tui.core.records import End, Header, Step
 from llada_tui.core.sampler import StopSampling, check_arguments, generate
 from llada_tui.core.tokenizer import LLaDATokenizer, encode_prompt, load_tokenizer
 from llada_tui.core.trace_writer import TraceWriter
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass

@@ -40,6 +40,17 @@ def test_no_import_points_up(package: str) -> None:
     assert not upward, upward
 
 
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_the_runtime_needs_no_training_or_test_code(package: str) -> None:
+    outside = [
+        f"{file.relative_to(ROOT)} imports {module}"
+        for file in sorted((ROOT / package).rglob("*.py"))
+        for module in sorted(imported_modules(file))
+        if module.split(".")[0] in ("training", "tests", "benchmarks")
+    ]
+    assert not outside, outside
+
+
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     file = tmp_path / "x.py"
     file.write_text("def f():\n    from llada_tui.tui.app import run_player\n")
