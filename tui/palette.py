@@ -2,7 +2,7 @@
 
 With NO_COLOR the colouring falls back to marks, and no colour code is emitted at all: the
 commit step (or confidence) in thirds, dim / plain / bold; bold underline for the tokens of
-the current step, dim dots for masked positions, reverse video for the cursor. Colours are
+the current step, dim dots for masked positions (the cursor's look is in player.tcss). Colours are
 truecolor; Textual downgrades them for 256- and 16-colour terminals, where the marks (bold,
 underline, reverse) still tell the states apart.
 """
@@ -29,8 +29,6 @@ MASKED = Style(color="grey50")
 MASKED_MONO = Style(dim=True)
 CURRENT = Style(color="black", bgcolor="white", bold=True, underline=True)
 CURRENT_MONO = Style(bold=True, underline=True)
-CURSOR = Style(color="black", bgcolor="#ff87d7", bold=True, underline=True)
-CURSOR_MONO = Style(reverse=True, bold=True)
 THIRDS_MONO = (Style(dim=True), Style(), Style(bold=True))  # early / middle / late, or low / middle / high
 SPECIAL_MARK = "⋄"  # special tokens (end of text, end of turn...) take one cell; the token panel names them
 

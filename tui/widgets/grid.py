@@ -38,8 +38,6 @@ from llada_tui.tui.layout import GridLayout, capped, fit, placeholder
 from llada_tui.tui.palette import (
     CURRENT,
     CURRENT_MONO,
-    CURSOR,
-    CURSOR_MONO,
     MASKED,
     MASKED_MONO,
     SPECIAL_MARK,
@@ -115,6 +113,7 @@ class _Flow:
 
 
 class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
+    COMPONENT_CLASSES = {"token-grid--cursor", "token-grid--cursor-mono"}  # styled in player.tcss
     # Not the scroll keys of Textual's scrolling widgets: Home, End, PgUp and PgDn are the
     # player's step keys even when the answer is longer than the grid. Scrolling has its own.
     BINDINGS = [
@@ -164,6 +163,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
         self._drawn: dict[int, tuple] = {}  # line -> key of the strip last drawn there
         self._base = Style()
+        self._cursor_style = Style()
         self._slot_texts: dict[tuple[int, int], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ feeding
@@ -383,6 +383,9 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._base = self.rich_style  # once per repaint, not per line
+        cursor = "token-grid--cursor-mono" if self.monochrome else "token-grid--cursor"
+        # the default: a grid removed for live mode's next run may paint once after its styles are gone
+        self._cursor_style = self.get_component_rich_style(cursor, partial=True, default=Style())
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
@@ -406,7 +409,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
             token_id, step, confidence = index.cell_at(part.pos, self.t)
             style = base + self._cell_style(token_id, step, confidence)
             if part.pos == self.cursor:
-                style += CURSOR_MONO if self.monochrome else CURSOR
+                style += self._cursor_style
             segments.append(Segment(self._slot_text(part.pos, token_id)[part.index], style))
             x = part.x + part.width
         return Strip(segments, x)

@@ -8,22 +8,19 @@ and what the user typed.
 
 from __future__ import annotations
 
-from rich.style import Style
 from rich.text import Text
 from textual.timer import Timer
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
 
-SEVERITY_LOOKS = {
-    "information": ("› ", Style(bold=True)),
-    "warning": ("⚠ ", Style(color="yellow", bold=True)),
-    "error": ("✖ ", Style(color="red", bold=True)),
-}
+SEVERITY_MARKS = {"information": "› ", "warning": "⚠ ", "error": "✖ "}
 NOTICE_SECONDS = {"information": 4.0, "warning": 8.0, "error": 8.0}
 
 
 class LegendLine(Static):
+    # a notice's look by severity, in player.tcss
+    COMPONENT_CLASSES = {"legend-line--information", "legend-line--warning", "legend-line--error"}
     DEFAULT_CSS = """
     LegendLine { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
@@ -40,7 +37,10 @@ class LegendLine(Static):
             self.update(legend, layout=False)
 
     def show_notice(self, message: str, title: str = "", severity: str = "information") -> None:
-        mark, style = SEVERITY_LOOKS.get(severity, SEVERITY_LOOKS["information"])
+        if severity not in SEVERITY_MARKS:
+            severity = "information"
+        mark = SEVERITY_MARKS[severity]
+        style = self.get_component_rich_style(f"legend-line--{severity}", partial=True)
         line = Text(mark, style=style, no_wrap=True, overflow="ellipsis")
         if title:
             line.append(inert_text(title) + ": ", style)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from rich.style import Style
 from rich.text import Text
 
 from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.widgets.charts import bucket_of, sparkline
 from llada_tui.tui.widgets.token_panel import Panel, quoted
 
-DIM = Style(dim=True)
-SPARK = Style(color="cyan")
-NOW = Style(color="yellow", bold=True)
 FIXED_ROWS = 4  # rows other than the list of changed tokens
 
 
@@ -29,8 +25,9 @@ class StepPanel(Panel):
         width = max(10, self.content_region.width or 30)
         self.border_title = f"Step {t}" if t else "Start"
         rows: list[Text] = []
+        dim = self.look("dim")
         if t == 0:
-            rows.append(Text("nothing committed yet", style=DIM))
+            rows.append(Text("nothing committed yet", style=dim))
         else:
             step = recording.steps[t - 1]
             count = len(step.positions)
@@ -40,7 +37,7 @@ class StepPanel(Panel):
             room = self.content_region.height - FIXED_ROWS
             if count <= room:
                 for i in order:  # one row per token: position, text, confidence
-                    line = Text(f"pos {step.positions[i]} ".ljust(label_width), style=DIM)
+                    line = Text(f"pos {step.positions[i]} ".ljust(label_width), style=dim)
                     line.append(self._change(recording, step.ids[i], step.confidences[i], width - label_width, "conf "))
                     rows.append(line)
             elif count:  # no room: all of them on one row, cut at the panel's edge
@@ -58,17 +55,16 @@ class StepPanel(Panel):
         masked = f"still masked: {in_block} in block · {in_all} in all"
         if len(masked) > width:
             masked = f"masked: block {in_block} · all {in_all}"
-        rows.append(Text(masked, style=DIM if t == 0 else ""))
+        rows.append(Text(masked, style=dim if t == 0 else ""))
         rows.extend(self._per_step(recording, t, width))
         self.show_rows(rows)
 
-    @staticmethod
-    def _change(recording: RunIndex, token_id: int, confidence: float, width: int, label: str) -> Text:
+    def _change(self, recording: RunIndex, token_id: int, confidence: float, width: int, label: str) -> Text:
         """A changed token, its text cut so that its confidence fits in `width` cells."""
         if recording.is_mask(token_id):
             return Text("masked again")
         text = quoted(recording, token_id, width - len(label) - 5)
-        text.append(f" {label}{confidence:.2f}", DIM)
+        text.append(f" {label}{confidence:.2f}", self.look("dim"))
         return text
 
     def _per_step(self, recording: RunIndex, t: int, width: int) -> list[Text]:
@@ -80,11 +76,11 @@ class StepPanel(Panel):
         chart = self._chart
         if chart is None or chart[0] is not counts or chart[1:3] != (len(counts), cells):
             chart = self._chart = (counts, len(counts), cells, sparkline(counts, cells))  # new steps, new size
-        line = Text(label, style=DIM)
-        line.append(chart[3], SPARK)
+        line = Text(label, style=self.look("dim"))
+        line.append(chart[3], self.look("chart"))
         if t > 0:
             at = len(label) + bucket_of(t - 1, len(counts), cells)
-            line.stylize(NOW, at, at + 1)
+            line.stylize(self.look("now"), at, at + 1)
         return [line]
 
     def _max_count(self, counts: list[int]) -> int:

@@ -13,18 +13,18 @@ from textual.events import MouseDown, MouseMove, MouseScrollDown, MouseScrollUp,
 from textual.message import Message
 from textual.widget import Widget
 
-PLAYED = Style(color="cyan", bold=True)
-AHEAD = Style(color="grey62")
-NOT_YET = Style(color="grey35")
-BOUNDARY = Style(color="yellow")
-MARKER = Style(color="bright_white", bold=True)
-LABEL = Style(color="grey62")
-
 
 class Timeline(Widget):
-    DEFAULT_CSS = """
-    Timeline { height: 2; }
-    """
+    # styled in player.tcss: steps played, recorded but ahead, not recorded yet, block
+    # boundaries, the current step's marker and the row of labels
+    COMPONENT_CLASSES = {
+        "timeline--played",
+        "timeline--ahead",
+        "timeline--not-yet",
+        "timeline--boundary",
+        "timeline--marker",
+        "timeline--label",
+    }
 
     class Seek(Message):
         def __init__(self, t: int) -> None:
@@ -73,23 +73,30 @@ class Timeline(Widget):
             return Text()
         marker = self._column(self.t, width)
         boundary_columns, labels = self._boundary_marks(width)
+        look = self._component_style
+        marker_style, boundary_style = look("marker"), look("boundary")
+        played, ahead, not_yet = look("played"), look("ahead"), look("not-yet")
         cells = []
         for column in range(width):
             step_at = column / max(1, width - 1) * self._scale
             if column == marker:
-                cells.append(("●", MARKER))
+                cells.append(("●", marker_style))
             elif column in boundary_columns:
-                cells.append(("┼", BOUNDARY))
+                cells.append(("┼", boundary_style))
             elif step_at <= self.t:
-                cells.append(("━", PLAYED))
+                cells.append(("━", played))
             elif step_at <= self.length:
-                cells.append(("─", AHEAD))
+                cells.append(("─", ahead))
             else:
-                cells.append(("┄", NOT_YET))
+                cells.append(("┄", not_yet))
         track = Text(no_wrap=True)
         for style, run in groupby(cells, key=lambda cell: cell[1]):
             track.append("".join(char for char, _ in run), style)
-        return track + Text("\n") + Text(labels, LABEL, no_wrap=True)
+        return track + Text("\n") + Text(labels, look("label"), no_wrap=True)
+
+    def _component_style(self, part: str) -> Style:
+        # partial: the part's own rules only, drawn over the widget's style as a Rich style is
+        return self.get_component_rich_style(f"timeline--{part}", partial=True)
 
     def _boundary_marks(self, width: int) -> tuple[set[int], str]:
         """The columns of block boundaries and the row of labels under them, worked out once per

@@ -13,22 +13,19 @@ from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.palette import SPECIAL_MARK
 from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
 
-DIM = Style(dim=True)
-BAR = Style(color="cyan")
-NOW = Style(color="yellow", bold=True)
 MAX_TEXT_CELLS = 200  # a hostile token can be megabytes long; show its head
 # Until a token is picked, the panel says how to read the screen (the help screen says more).
-GUIDE = [  # at most 26 cells a row: the narrow panel's room
-    Text("Tab/click: pick a token", style="bold"),
-    Text("(candidates and history)", style=DIM),
-    Text(""),
-    Text("··· masked, undecided"),
-    Text("colour: step committed"),
-    Text("bold underline: this step"),
-    Text(f"{SPECIAL_MARK} special (end of text…)"),
-    Text("block: filled in turn"),
-    Text(""),
-    Text("? help · i whole prompt", style=DIM),
+GUIDE = [  # (row, its look: a Rich style, or "dim"); at most 26 cells a row: the narrow panel's room
+    ("Tab/click: pick a token", "bold"),
+    ("(candidates and history)", "dim"),
+    ("", ""),
+    ("··· masked, undecided", ""),
+    ("colour: step committed", ""),
+    ("bold underline: this step", ""),
+    (f"{SPECIAL_MARK} special (end of text…)", ""),
+    ("block: filled in turn", ""),
+    ("", ""),
+    ("? help · i whole prompt", "dim"),
 ]
 
 
@@ -47,8 +44,15 @@ class Panel(Static):
     panel shows the same again at its new width.
     """
 
+    # styled in player.tcss: secondary text, the charts, the current step's mark in a chart
+    COMPONENT_CLASSES = {"panel--dim", "panel--chart", "panel--now"}
+
     _shown: list[tuple] | None = None
     _asked: tuple = ()  # the arguments of the last show()
+
+    def look(self, part: str) -> Style:
+        """The style of a part of the panel (dim, chart, now), as player.tcss has it."""
+        return self.get_component_rich_style(f"panel--{part}", partial=True)
 
     def on_resize(self, event: Resize) -> None:
         if self._asked:
@@ -70,7 +74,8 @@ class TokenPanel(Panel):
         self._asked = (recording, t, pos)
         self.border_title = "Token"
         if not recording.ready or pos is None:
-            self.show_rows(GUIDE)
+            dim = self.look("dim")
+            self.show_rows([Text(row, style=dim if look == "dim" else look) for row, look in GUIDE])
             return
         width = max(10, self.content_region.width or 30)
         token_id, step, confidence = recording.cell_at(pos, t)
@@ -78,10 +83,10 @@ class TokenPanel(Panel):
         rows: list[Text] = []
         if recording.is_mask(token_id):
             rows.append(Text("masked", style="bold"))
-            rows.append(Text(f"pos {pos} · block {block + 1}", style=DIM))
+            rows.append(Text(f"pos {pos} · block {block + 1}", style=self.look("dim")))
         else:
             rows.append(quoted(recording, token_id, width))
-            rows.append(Text(f"id {token_id} · pos {pos} · block {block + 1}", style=DIM))
+            rows.append(Text(f"id {token_id} · pos {pos} · block {block + 1}", style=self.look("dim")))
             rows.append(Text(f"committed at step {step + 1} · conf {confidence:.2f}"))
         if step >= 0 and recording.is_mask(token_id):
             rows.append(Text(f"remasked at step {step + 1}"))
@@ -96,14 +101,15 @@ class TokenPanel(Panel):
         row = recording.candidates(pos, t)
         if row is None:
             note = "no candidates recorded" if t < recording.length else "no step left to predict it"
-            return [Text(note, style=DIM)]
+            return [Text(note, style=self.look("dim"))]
         rows = [Text(f"candidates at step {t + 1}", style="bold")]
+        chart = self.look("chart")
         label_width = max(6, width // 3)
         bar_width = max(4, width - label_width - 7)
         for candidate_id, probability in row:
             line = quoted(recording, candidate_id, label_width)
             line.pad_right(label_width - line.cell_len)
-            line.append(" " + bar(probability, bar_width), BAR)
+            line.append(" " + bar(probability, bar_width), chart)
             line.append(f"{probability:5.2f}"[-5:])
             rows.append(line)
         return rows
@@ -121,12 +127,12 @@ class TokenPanel(Panel):
         values = [p for _, p in series]
         line = sparkline(values, width, top=1.0)
         steps = [s for s, _ in series]
-        text = Text(line, style=BAR, no_wrap=True)
+        text = Text(line, style=self.look("chart"), no_wrap=True)
         if t in steps:
             at = bucket_of(steps.index(t), len(steps), width)
-            text.stylize(NOW, at, at + 1)
+            text.stylize(self.look("now"), at, at + 1)
         span = f"steps {steps[0] + 1}–{steps[-1] + 1}"
-        head = Text(f"top guess p {values[0]:.2f}→{values[-1]:.2f} over {span}", style=DIM)
+        head = Text(f"top guess p {values[0]:.2f}→{values[-1]:.2f} over {span}", style=self.look("dim"))
         return [head, text]
 
     def _changes(self, recording: RunIndex, pos: int, width: int) -> list[Text]:
@@ -134,8 +140,9 @@ class TokenPanel(Panel):
         if len(history) < 2:
             return []
         rows = [Text("changes", style="bold")]
+        dim = self.look("dim")
         for change in history:
-            line = Text(f"step {change.step + 1:<4} ", style=DIM, no_wrap=True, overflow="ellipsis")
+            line = Text(f"step {change.step + 1:<4} ", style=dim, no_wrap=True, overflow="ellipsis")
             if recording.is_mask(change.token_id):
                 line.append("masked")
             else:
