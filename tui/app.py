@@ -2,15 +2,14 @@
 
 Records come from a source (tui/sources.py) in a worker thread; the app keeps them in a RunIndex
 (core/run_index.py) and moves a timeline position t from 0 (all masked) to the number of steps known.
-Playback is a small state machine: paused or playing, at a speed in steps per second, anchored
-to a clock so that frames dropped under load do not slow it down.
+Where t stands and how it moves is the Playback's (tui/playback.py): the app drives it from its
+keys, its frame timer and the arriving records, then draws what it says.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 
 from rich.text import Text
 from textual import on, work
@@ -19,7 +18,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.notifications import SeverityLevel
-from textual.reactive import var
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
@@ -29,6 +27,7 @@ from llada_tui.tui.commands import PlayerCommands
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.info import InfoScreen
 from llada_tui.tui.palette import ColourMode, legend
+from llada_tui.tui.playback import Playback, State
 from llada_tui.tui.search import Match, find_text
 from llada_tui.tui.sources import (
     FileSource,
@@ -44,7 +43,7 @@ from llada_tui.tui.sources import (
 from llada_tui.tui.widgets.find_bar import FindBar
 from llada_tui.tui.widgets.grid import Placeholders, TokenGrid
 from llada_tui.tui.widgets.legend_line import LegendLine
-from llada_tui.tui.widgets.run_header import PlayState, RunHeader
+from llada_tui.tui.widgets.run_header import RunHeader
 from llada_tui.tui.widgets.step_panel import StepPanel
 from llada_tui.tui.widgets.timeline import Timeline
 from llada_tui.tui.widgets.token_panel import TokenPanel
@@ -92,9 +91,6 @@ class PlayerApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-now"),
     ]
 
-    position: var[int] = var(0, init=False)
-    playing: var[bool] = var(False, init=False)
-
     def __init__(self, source: Source):
         # NO_COLOR: Textual's default filter still turns colours into greys; ansi_color makes
         # it drop every colour instead (bold, dim, underline and reverse stay).
@@ -102,10 +98,11 @@ class PlayerApp(App[None]):
         self.source = source
         self.recording = RunIndex()
         self.speed_index = DEFAULT_SPEED
+        self.playback = Playback(SPEEDS[self.speed_index], follows=source.follows)
+        self._drawn_t = 0  # the position the grid and panels last showed
         self.mode = ColourMode.STEP
         self.placeholders = Placeholders.PLAIN
         self._stop = threading.Event()
-        self._anchor = (0.0, 0)  # (clock, position) playback is measured from
         self._timer: Timer | None = None
         self._matches: list[Match] = []
         self._match_query = ""
@@ -148,8 +145,8 @@ class PlayerApp(App[None]):
         this call's, so nothing of the old run reaches the new one.
         """
         self._stop.set()
-        self.playing = False
         self.source = source
+        self.playback = Playback(SPEEDS[self.speed_index], follows=source.follows)
         self.recording = RunIndex()
         self._stop = threading.Event()
         self._matches, self._match_query, self._match_index = [], "", -1
@@ -164,7 +161,7 @@ class PlayerApp(App[None]):
         await self.query_one("#main").mount(grid, before="#legend")
         self._show_status(status)
         self.query_one("#status").display = True
-        self.position = 0
+        self._sync()
         self._run_source()
         grid.focus()
         self._show_all()
@@ -234,16 +231,17 @@ class PlayerApp(App[None]):
 
     def on_steps_arrived(self, message: StepsArrived) -> None:
         self._quiet_s = None
-        at_edge = self.position == self.recording.length
         first = self.recording.length
         self.recording.add(message.steps)
         self.grid.steps_added(first)
-        if self.source.follows and at_edge:
-            self.position = self.recording.length
+        self.playback.grow(self.recording.length)
+        self._sync()
         self._show_all()
 
     def on_run_ended(self, message: RunEnded) -> None:
         self.recording.finish(message.end, message.problem)
+        self.playback.finish()
+        self._sync()
         if message.problem:
             self.notify(message.problem, title="Trace", severity="warning", markup=False, timeout=8)
         elif self.source.follows:
@@ -256,15 +254,32 @@ class PlayerApp(App[None]):
 
     # ------------------------------------------------------------------ drawing
 
-    def watch_position(self) -> None:
-        self.grid.show(self.position, keep_in_view=self.playing)
-        self._show_all()
+    @property
+    def position(self) -> int:
+        """The timeline position: steps shown (0 = all masked)."""
+        return self.playback.position
 
-    def watch_playing(self, playing: bool) -> None:
+    @position.setter
+    def position(self, t: int) -> None:
+        self.go_to(t)
+
+    @property
+    def playing(self) -> bool:
+        return self.playback.playing
+
+    def _sync(self, keep_in_view: bool | None = None) -> None:
+        """Bring the timer and the screen up to the playback, after anything moved it.
+
+        keep_in_view (default: while playing): scroll to the tokens of the step shown.
+        """
         if self._timer is not None:
-            self._timer.resume() if playing else self._timer.pause()
-        self._anchor = (time.monotonic(), self.position)
-        self._show_header()
+            self._timer.resume() if self.playback.state is State.PLAYING else self._timer.pause()
+        if self.playback.position != self._drawn_t:
+            self._drawn_t = self.playback.position
+            self.grid.show(self._drawn_t, keep_in_view=self.playback.playing if keep_in_view is None else keep_in_view)
+            self._show_all()
+        else:
+            self._show_header()
 
     def _show_all(self) -> None:
         self._show_header()
@@ -277,15 +292,7 @@ class PlayerApp(App[None]):
         self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor)
 
     def _show_header(self) -> None:
-        state = PlayState(
-            t=self.position,
-            playing=self.playing,
-            speed=SPEEDS[self.speed_index],
-            following=self.source.follows,
-            at_edge=self.position == self.recording.length,
-            quiet_s=self._quiet_s,
-        )
-        self.query_one(RunHeader).show(self.recording, state)
+        self.query_one(RunHeader).show(self.recording, self.playback, self._quiet_s)
 
     @on(TokenGrid.CursorMoved)
     def _cursor_moved(self, message: TokenGrid.CursorMoved) -> None:
@@ -307,29 +314,19 @@ class PlayerApp(App[None]):
 
     def go_to(self, t: int) -> None:
         """Move to timeline position t (clamped); playing goes on from there."""
-        self.position = max(0, min(t, self.recording.length))
-        self._anchor = (time.monotonic(), self.position)
+        self.playback.seek(t)
+        self._sync()
 
     def _tick(self) -> None:
-        started, start_position = self._anchor
-        target = start_position + int((time.monotonic() - started) * SPEEDS[self.speed_index])
-        length = self.recording.length
-        if target >= length:
-            self.position = length
-            if self.recording.ended or not self.source.follows:
-                self.playing = False
-            else:
-                self._anchor = (time.monotonic(), length)  # wait at the live edge
-            return
-        if target != self.position:
-            self.position = target
+        before = self.playback.position
+        self.playback.tick()
+        if self.playback.position != before:  # most frames at low speeds move nothing
+            self._sync(keep_in_view=True)  # the clock moved it: the last step of a run too
 
     def action_toggle_play(self) -> None:
-        if not self.recording.ready:
-            return
-        if not self.playing and self.position >= self.recording.length and self.recording.ended:
-            self.position = 0  # play again from the start
-        self.playing = not self.playing
+        if self.recording.ready:
+            self.playback.toggle()
+            self._sync()
 
     def action_step(self, delta: int) -> None:
         self.go_to(self.position + delta)
@@ -353,8 +350,8 @@ class PlayerApp(App[None]):
 
     def action_speed(self, delta: int) -> None:
         self.speed_index = max(0, min(len(SPEEDS) - 1, self.speed_index + delta))
-        self._anchor = (time.monotonic(), self.position)
-        self._show_header()
+        self.playback.set_speed(SPEEDS[self.speed_index])
+        self._sync()
 
     def action_colour_mode(self) -> None:
         self.mode = ColourMode.CONFIDENCE if self.mode is ColourMode.STEP else ColourMode.STEP
@@ -413,7 +410,7 @@ class PlayerApp(App[None]):
             return
         self._match_index = (self._match_index + direction) % len(self._matches)
         match = self._matches[self._match_index]
-        self.playing = False
+        self.playback.pause()
         self.go_to(match.t)
         self.grid.set_cursor(match.pos)
         self.notify(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.console import Group
 from rich.style import Style
 from rich.table import Table
@@ -14,20 +12,17 @@ from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
+from llada_tui.tui.playback import Playback, State
 
 LIVE = Style(color="red", bold=True)
 WARNING = Style(color="yellow", bold=True)
 DIM = Style(dim=True)
-
-
-@dataclass(frozen=True)
-class PlayState:
-    t: int
-    playing: bool
-    speed: float  # steps per second
-    following: bool  # a source that may still deliver steps
-    at_edge: bool
-    quiet_s: float | None = None  # following: no new step for this long
+STATE_LABELS: dict[State, tuple[str, Style | str]] = {
+    State.FOLLOWING: ("● following ", LIVE),  # steps keep arriving and the view moves with them
+    State.PLAYING: ("▶ playing ", "green bold"),
+    State.ENDED: ("■ at end ", "bold"),
+    State.PAUSED: ("‖ paused ", "bold"),
+}
 
 
 def _number(value: object) -> str:
@@ -70,7 +65,8 @@ class RunHeader(Static):
     def on_click(self, event: Click) -> None:
         self.post_message(self.Clicked())
 
-    def show(self, recording: RunIndex, state: PlayState) -> None:
+    def show(self, recording: RunIndex, playback: Playback, quiet_s: float | None = None) -> None:
+        """The run, and where playback stands; quiet_s: following, no new step for this long."""
         if not recording.ready:
             self.update(Text("llada-tui", style="bold"), layout=False)
             return
@@ -79,26 +75,19 @@ class RunHeader(Static):
         prompt.append(inert_text(recording.header.prompt_text))
 
         n_blocks = recording.n_blocks
-        following = state.following and not recording.ended
+        t = playback.position
         position = Text(" ", no_wrap=True, justify="right")
-        if following and state.at_edge:
-            position.append("● following ", LIVE)  # steps keep arriving and the view moves with them
-        elif state.playing:
-            position.append("▶ playing ", "green bold")
-        elif recording.length and state.t >= recording.length and recording.ended:
-            position.append("■ at end ", "bold")
-        else:
-            position.append("‖ paused ", "bold")
-        position.append(f"{state.speed:g} steps/s", DIM)
-        position.append(f"  step {state.t}/{recording.length}")
+        position.append(*STATE_LABELS[playback.state])
+        position.append(f"{playback.speed:g} steps/s", DIM)
+        position.append(f"  step {t}/{recording.length}")
         if recording.length < recording.total_steps:
             position.append(f" of {recording.total_steps}", DIM)
-        position.append(f"  block {recording.block_at(state.t) + 1}/{n_blocks}")
-        if following and not state.at_edge:
+        position.append(f"  block {recording.block_at(t) + 1}/{n_blocks}")
+        if playback.behind_live:
             position.append("  ○ behind live: End to catch up", LIVE)
-        if following and state.quiet_s is not None:
-            position.append(f"  no new step for {state.quiet_s:.0f} s", WARNING)
-        elif state.following and recording.ended:
+        if playback.live and quiet_s is not None:
+            position.append(f"  no new step for {quiet_s:.0f} s", WARNING)
+        elif playback.follows and playback.finished:
             position.append("  ■ ended", WARNING)
 
         grid = Table.grid(expand=True)
