@@ -41,11 +41,11 @@ class Playback:
 
     def __init__(self, speed: float, *, follows: bool, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
-        self.speed = speed  # steps per second
-        self.follows = follows
-        self.length = 0
-        self.finished = False
-        self.position = 0  # whole steps: what is shown
+        self._speed = speed  # steps per second
+        self.follows = follows  # fixed for a run: a new run gets a new Playback
+        self._length = 0
+        self._finished = False
+        self._position = 0  # whole steps: what is shown
         self._state = State.PAUSED
         self._resume = State.PAUSED  # FOLLOWING only: PLAYING or PAUSED, what leaving the edge goes on with
         # The exact position (fractions of a step included) at clock time _since: while playing,
@@ -61,6 +61,26 @@ class Playback:
         return self._state
 
     @property
+    def position(self) -> int:
+        """Whole steps shown: 0 (all masked) to length."""
+        return self._position
+
+    @property
+    def speed(self) -> float:
+        """Steps per second while playing."""
+        return self._speed
+
+    @property
+    def length(self) -> int:
+        """Steps known so far."""
+        return self._length
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended: no more steps will arrive."""
+        return self._finished
+
+    @property
     def playing(self) -> bool:
         """Whether the position advances on its own when behind (following: once it is)."""
         state = self._resume if self._state is State.FOLLOWING else self._state
@@ -69,11 +89,11 @@ class Playback:
     @property
     def live(self) -> bool:
         """Whether more steps may still arrive."""
-        return self.follows and not self.finished
+        return self.follows and not self._finished
 
     @property
     def at_end(self) -> bool:
-        return self.position >= self.length
+        return self._position >= self._length
 
     @property
     def behind_live(self) -> bool:
@@ -84,14 +104,14 @@ class Playback:
 
     def grow(self, length: int) -> None:
         """More steps arrived: the run is now `length` steps long."""
-        self.length = length
+        self._length = length
         if self._state is State.FOLLOWING:
             self._move_to(length)
         self._settle()
 
     def finish(self) -> None:
         """The run ended: no more steps will arrive."""
-        self.finished = True
+        self._finished = True
         self._settle()
 
     def toggle(self) -> None:
@@ -112,37 +132,37 @@ class Playback:
             self._resume = State.PAUSED
         elif self._state is State.PLAYING:
             self._from = self._exact_now()
-            self.position = math.floor(self._from)
+            self._position = math.floor(self._from)
             self._state = State.PAUSED
             self._settle()
 
     def seek(self, t: int) -> None:
         """Move to step t (clamped to the known steps); playing goes on from there."""
         self._state = State.PLAYING if self.playing else State.PAUSED
-        self._move_to(max(0, min(t, self.length)))
+        self._move_to(max(0, min(t, self._length)))
         self._settle()
 
     def set_speed(self, speed: float) -> None:
         """Play at another speed from the exact position reached so far."""
         if self._state is State.PLAYING:
             self._from, self._since = self._exact_now(), self._clock()
-            self.position = math.floor(self._from)
-        self.speed = speed
+            self._position = math.floor(self._from)
+        self._speed = speed
         self._settle()
 
     def tick(self) -> None:
         """Bring the position to where the clock says it is (a frame of the app's timer)."""
         if self._state is State.PLAYING:
-            self.position = math.floor(self._exact_now())
+            self._position = math.floor(self._exact_now())
             self._settle()
 
     # ------------------------------------------------------------------ inside
 
     def _exact_now(self) -> float:
-        return min(self._from + (self._clock() - self._since) * self.speed, float(self.length))
+        return min(self._from + (self._clock() - self._since) * self._speed, float(self._length))
 
     def _move_to(self, t: int) -> None:
-        self.position = t
+        self._position = t
         self._from, self._since = float(t), self._clock()
 
     def _settle(self) -> None:
@@ -151,16 +171,16 @@ class Playback:
             if self._state is not State.FOLLOWING:
                 self._resume = State.PLAYING if self._state is State.PLAYING else State.PAUSED
                 self._state = State.FOLLOWING
-                self._from = float(self.position)
+                self._from = float(self._position)
             return
         if self._state is State.FOLLOWING:  # the run finished at the edge
             self._state = self._resume
         if not self.at_end:
             if self._state is State.ENDED:
                 self._state = State.PAUSED
-        elif self.finished and self.length:
+        elif self._finished and self._length:
             self._state = State.ENDED
-            self._from = float(self.position)
+            self._from = float(self._position)
         elif self._state is State.PLAYING:  # the end of a run not (yet) finished: stop there
             self._state = State.PAUSED
-            self._from = float(self.position)
+            self._from = float(self._position)
