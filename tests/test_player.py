@@ -270,6 +270,17 @@ async def test_find_jumps_to_the_first_step_the_text_is_visible(trace_path: Path
         assert (app.position, app.query_one(TokenGrid).cursor) == seen[-1]
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_find_bar_opens_between_the_answer_and_the_timeline(trace_path: Path, size) -> None:  # noqa: ANN001
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=size) as pilot:
+        await started(app, pilot)
+        await pilot.press("slash")
+        await pilot.pause()
+        bar, timeline = app.query_one("#find").region, app.query_one(Timeline).region
+        assert bar.height > 0 and bar.bottom == timeline.y  # right above it, nothing covered, no gap
+
+
 async def test_find_text_spanning_tokens_and_not_found(trace_path: Path) -> None:
     app = PlayerApp(FileSource.open(trace_path))
     async with app.run_test(size=SIZE) as pilot:
