@@ -17,6 +17,7 @@ from tiny_checkpoint import write_tiny_checkpoint
 from llada_tui.core.checkpoint import ModelLoadError
 from llada_tui.core.tokenizer import MAX_PROMPT_TOKENS, load_tokenizer
 
+OVER_BUDGET = "more than 512 MiB of memory|more than 1 s of CPU time"
 QUICK_S = 8.0  # the render budget is 1 s of CPU; a loaded CI machine may stretch the wall clock
 
 
@@ -50,12 +51,13 @@ def refused(call, error_type: type[Exception], match: str) -> str:
         ("{% from 'macros.jinja' import x %}{{ x() }}", "include, extends and import are not allowed"),
         ("{% include 'x' ignore missing %}", "include, extends and import are not allowed"),
         ("{% for i in range(10**9) %}{% endfor %}", "Range too big"),
-        ("{{ 'a' * 10**10 }}", "more than 512 MiB of memory"),
-        ("{{ 'a' * 2**30 }}", "more than 512 MiB of memory"),
+        # Which budget runs out first depends on the machine: building a huge string takes CPU time too.
+        ("{{ 'a' * 10**10 }}", OVER_BUDGET),
+        ("{{ 'a' * 2**30 }}", OVER_BUDGET),
         (
             "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
             "{{ ns.s }}",
-            "more than 512 MiB of memory",
+            OVER_BUDGET,
         ),
         ("{{ 'a' * 2**25 }}", "renders more than 1048576 characters"),
         ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursion too deep"),
@@ -63,8 +65,8 @@ def refused(call, error_type: type[Exception], match: str) -> str:
             "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
             "more than 1 s of CPU time",
         ),
-        ("{{ 10 ** (10**10) }}", "more than 1 s of CPU time|more than 512 MiB"),
-        ("{{ lipsum(n=10**7) }}", "more than 1 s of CPU time|more than 512 MiB"),
+        ("{{ 10 ** (10**10) }}", OVER_BUDGET),
+        ("{{ lipsum(n=10**7) }}", OVER_BUDGET),
         ("{{ raise_exception('no system role\n\x1b]52;c;aGk=\x07 here') }}", "^chat template: no system role"),
         ("{% for %}", "^chat template: "),
         ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "^chat template: "),
