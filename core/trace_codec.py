@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from llada_tui.core.msgpack_fields import KINDS, FieldMap
+from llada_tui.core.options import OptionError, check_lengths
 from llada_tui.core.records import (
     FORMAT,
     MAX_GEN_LENGTH,
@@ -173,12 +174,10 @@ def _check_params(params: dict[str, Any]) -> None:
     check("gen_length", (int,), 1, MAX_GEN_LENGTH)
     steps, gen_length = params["steps"], params["gen_length"]
     check("block_length", (int,), 1, gen_length)
-    blocks, rest = divmod(gen_length, params["block_length"])
-    if rest or steps % blocks or steps > gen_length:
-        raise TraceError(
-            "header params: gen_length must be a multiple of block_length, and steps a multiple of the "
-            "number of blocks and at most gen_length"
-        )
+    try:  # the sampler's own block rules, as the CLI applies them
+        check_lengths(steps, gen_length, params["block_length"])
+    except OptionError as error:
+        raise TraceError(f"header params: {error}") from None
     check("mask_id", (int,), 0, MAX_TOKEN_ID)
     check("remasking", (str,))
     check("temperature", (int, float), 0, math.inf)
