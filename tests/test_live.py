@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from llada_tui.core.options import SamplingOptions
 from llada_tui.core.trace_reader import load_trace
@@ -15,13 +14,6 @@ from llada_tui.tui.live_source import EngineCache, ModelChoice
 
 PROMPT = "the cat sat on the mat"
 OPTIONS = SamplingOptions(steps=16, gen_length=32, block_length=8, topk=3)
-
-
-async def wait_for(condition, timeout: float = 60.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def make_app(checkpoint: Path, output: Path, options: SamplingOptions = OPTIONS) -> LiveApp:
