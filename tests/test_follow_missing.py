@@ -11,7 +11,7 @@ from synthetic_traces import write_trace
 from llada_tui.cli.main import main
 from llada_tui.core.records import TraceError
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.sources import FollowSource
+from llada_tui.tui.sources.follow import FollowSource
 
 SIZE = (120, 40)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from synthetic_traces import HOSTILE, write_trace
 
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.sources import FollowSource
+from llada_tui.tui.sources.follow import FollowSource
 
 SIZE = (120, 40)
 

@@ -10,7 +10,7 @@ from waiting import wait_for
 from llada_tui.core.options import SamplingOptions
 from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.live import LiveApp, run_live_app
-from llada_tui.tui.live_source import EngineCache, ModelChoice
+from llada_tui.tui.sources.engine import EngineCache, ModelChoice
 
 PROMPT = "the cat sat on the mat"
 OPTIONS = SamplingOptions(steps=16, gen_length=32, block_length=8, topk=3)

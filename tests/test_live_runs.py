@@ -14,7 +14,7 @@ from llada_tui.core.options import SamplingOptions
 from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui import live
 from llada_tui.tui.live import RERUN_TEMPERATURE, LiveApp, run_live_app
-from llada_tui.tui.live_source import EngineCache, ModelChoice
+from llada_tui.tui.sources.engine import EngineCache, ModelChoice
 from llada_tui.tui.widgets.timeline import Timeline
 
 PROMPT = "the cat sat on the mat"

@@ -26,7 +26,8 @@ from llada_tui.core.trace_writer import TraceWriter
 from llada_tui.tui.app import SPEEDS, PlayerApp, run_player
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.palette import ColourMode
-from llada_tui.tui.sources import FileSource, FollowSource
+from llada_tui.tui.sources.file import FileSource
+from llada_tui.tui.sources.follow import FollowSource
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.timeline import Timeline
 
@@ -507,7 +508,7 @@ def test_player_never_imports_torch_or_transformers(trace_path: Path) -> None:
     script = f"""
 import asyncio, sys
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.sources import FileSource
+from llada_tui.tui.sources.file import FileSource
 
 async def main():
     app = PlayerApp(FileSource.open({str(trace_path)!r}))

@@ -16,7 +16,8 @@ from llada_tui.core.records import End
 from llada_tui.tui import layout
 from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.layout import MAX_SHAPE_CELLS, GridLayout
-from llada_tui.tui.sources import FileSource, FollowSource
+from llada_tui.tui.sources.file import FileSource
+from llada_tui.tui.sources.follow import FollowSource
 from llada_tui.tui.widgets.grid import TokenGrid
 
 OSC52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"  # write to the clipboard

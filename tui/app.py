@@ -29,17 +29,10 @@ from llada_tui.tui.info import InfoScreen
 from llada_tui.tui.palette import ColourMode, legend
 from llada_tui.tui.playback import Playback, State
 from llada_tui.tui.search import Match, find_text
-from llada_tui.tui.sources import (
-    FileSource,
-    FollowSource,
-    HeaderArrived,
-    Quiet,
-    RunEnded,
-    Source,
-    SourceFailed,
-    Status,
-    StepsArrived,
-)
+from llada_tui.tui.sources.file import FileSource
+from llada_tui.tui.sources.follow import FollowSource
+from llada_tui.tui.sources.messages import HeaderArrived, Quiet, RunEnded, SourceFailed, Status, StepsArrived
+from llada_tui.tui.sources.source import Source
 from llada_tui.tui.widgets.find_bar import FindBar
 from llada_tui.tui.widgets.grid import Placeholders, TokenGrid
 from llada_tui.tui.widgets.legend_line import LegendLine

@@ -30,15 +30,10 @@ from textual.widgets import Input, Static
 from llada_tui.core.inert import inert_text
 from llada_tui.core.options import OptionError, check_prompt
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.live_source import (
-    EngineCache,
-    LiveSource,
-    ModelChoice,
-    RunNotRecorded,
-    default_trace_path,
-    free_path,
-)
-from llada_tui.tui.sources import HeaderArrived, RunEnded
+from llada_tui.tui.sources.engine import EngineCache, ModelChoice
+from llada_tui.tui.sources.live import LiveSource
+from llada_tui.tui.sources.messages import HeaderArrived, RunEnded, RunNotRecorded
+from llada_tui.tui.trace_paths import default_trace_path, free_path
 from llada_tui.tui.widgets.timeline import Timeline
 
 STOP_WAIT_SECONDS = 120  # a step of a large model on a slow device can take a while

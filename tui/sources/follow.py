@@ -1,101 +1,18 @@
-"""Where the player's records come from: a finished file, a file still being written, or (later) a live run.
-
-A source runs in a worker thread and delivers a run's records to the app as small messages:
-
-    Status("loading model…")   optional, any time before the header: shown in place of the grid
-    HeaderArrived(header)      exactly once, before any steps
-    StepsArrived([step, ...])  in order, as they land (batches of any size)
-    Quiet(seconds)             following only: no new record for this long (repeated while it lasts)
-    RunEnded(end, problem)     at most once, last: the end record (None if there is none) and
-                               one line on why the run has no clean end, if it has none
-    SourceFailed(message)      instead of the above when nothing can be played: the app exits
-
-To add a source (e.g. a LiveSource running the sampler), subclass `Source` and implement
-`run(deliver, stop)`: call `deliver` with those messages (it is thread-safe), return when the
-run is over or as soon as `stop` is set. The app, its index and its widgets never learn which
-source they are fed by.
-"""
+"""A trace file that another process is still writing, followed as it grows."""
 
 from __future__ import annotations
 
 import threading
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable
 from pathlib import Path
-
-from textual.message import Message
 
 from llada_tui.core.inert import inert_text
 from llada_tui.core.records import End, Header, Step, TraceError
-from llada_tui.core.trace_reader import Trace, TraceReader, describe_ending, load_trace
+from llada_tui.core.trace_reader import TraceReader, describe_ending
+from llada_tui.tui.sources.messages import HeaderArrived, Quiet, RunEnded, SourceFailed, Status, StepsArrived
+from llada_tui.tui.sources.source import Deliver, Source
 
-
-class Status(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class HeaderArrived(Message):
-    def __init__(self, header: Header) -> None:
-        super().__init__()
-        self.header = header
-
-
-class StepsArrived(Message):
-    def __init__(self, steps: list[Step]) -> None:
-        super().__init__()
-        self.steps = steps
-
-
-class Quiet(Message):
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-
-
-class RunEnded(Message):
-    def __init__(self, end: End | None, problem: str | None) -> None:
-        super().__init__()
-        self.end = end
-        self.problem = problem
-
-
-class SourceFailed(Message):
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-
-Deliver = Callable[[Message], object]
 QUIET_AFTER_SECONDS = 10.0
-
-
-class Source(ABC):
-    follows = False  # whether more steps may keep arriving after the first delivery
-
-    @abstractmethod
-    def run(self, deliver: Deliver, stop: threading.Event) -> None:
-        """Deliver the run's records (see the module docstring); called in a worker thread."""
-
-
-class FileSource(Source):
-    """A trace read in full before the app starts, so that bad files fail before the first frame."""
-
-    def __init__(self, trace: Trace):
-        self.trace = trace
-
-    @classmethod
-    def open(cls, path: str | Path) -> FileSource:
-        """Read a trace; raises TraceError with a one-line message if nothing in it can be played."""
-        return cls(load_trace(path))
-
-    def run(self, deliver: Deliver, stop: threading.Event) -> None:
-        deliver(HeaderArrived(self.trace.header))
-        if self.trace.steps:
-            deliver(StepsArrived(self.trace.steps))
-        deliver(RunEnded(self.trace.end, self.trace.warning))
 
 
 class FollowSource(Source):

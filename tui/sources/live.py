@@ -1,101 +1,23 @@
 """A source that runs the sampler: the player fed step by step from a live run.
 
 The engine (torch) is imported inside the worker thread, so the app's first frame never
-waits for it. The model is loaded once per session and reused for every run.
+waits for it. The model is loaded once per session (engine.py) and reused for every run.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textual.message import Message
-
 from llada_tui.core.inert import inert_text
 from llada_tui.core.options import OptionError, check_prompt
-from llada_tui.tui.sources import Deliver, HeaderArrived, RunEnded, Source, Status, StepsArrived
+from llada_tui.tui.sources.engine import EngineCache
+from llada_tui.tui.sources.messages import HeaderArrived, RunEnded, RunNotRecorded, Status, StepsArrived
+from llada_tui.tui.sources.source import Deliver, Source
 
-BAR_WIDTH = 24
 FRAMES_PER_SECOND = 30
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """Which model to load, where and how: the `--model`, `--device`, `--dtype`, `--threads` options."""
-
-    name: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-    compile: bool = False
-    threads: int | None = None  # torch's threads; None: chosen to leave a core to the UI
-
-    @property
-    def label(self) -> str:
-        return inert_text(self.name) if self.name else "the embedded demo model"
-
-
-class RunNotRecorded(Message):
-    """Live only: the run stopped (failed or cancelled) before its trace was created."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
-class EngineCache:
-    """Loads the model on first use (in a worker thread) and keeps it for later runs."""
-
-    def __init__(self, choice: ModelChoice):
-        self.choice = choice
-        self._engine: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def loaded(self) -> bool:
-        return self._engine is not None
-
-    def get(self, deliver: Deliver, prompt_line: str) -> Any:
-        with self._lock:
-            if self._engine is None:
-                deliver(Status(f"{prompt_line}\n\nloading {self.choice.label}…"))
-                from llada_tui.core.threads import use_threads
-
-                # Before torch loads: its spinning threads made sampling ~10x slower beside the UI.
-                use_threads(self.choice.threads, leave_for_ui=True)
-                from llada_tui.core import recording
-
-                def progress(done: int, total: int, what: str) -> None:
-                    filled = BAR_WIDTH * done // max(total, 1)
-                    bar = "█" * filled + "░" * (BAR_WIDTH - filled)
-                    loading = f"loading {self.choice.label}\n{bar} {done}/{total} {inert_text(what)}"
-                    deliver(Status(f"{prompt_line}\n\n{loading}"))
-
-                choice = self.choice
-                self._engine = recording.load_engine(choice.name, choice.device, choice.dtype, progress, choice.compile)
-            return self._engine
-
-
-def default_trace_path(prompt: str, folder: Path = Path("traces"), taken: Collection[Path] = ()) -> Path:
-    """./traces/20261128-031500-lily-can-run-12-kilometers.trace, never an existing or taken file."""
-    slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower()))[:40].strip("-") or "run"
-    return free_path(folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.trace", taken, first_number=2)
-
-
-def free_path(path: Path, taken: Collection[Path] = (), first_number: int = 2) -> Path:
-    """`path` if free, else the first free of path's stem + "-2", "-3"... (from first_number).
-
-    Free: no such file, and not in `taken` (runs of this session whose file may not exist yet).
-    """
-    candidate, n = path, first_number
-    while candidate.exists() or candidate in taken:
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        n += 1
-    return candidate
 
 
 class StepBatcher:
