@@ -47,7 +47,8 @@ from textual._compositor import CompositorUpdate
 
 from llada_tui.core.records import Candidates, End, Header, Step
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.sources import Deliver, HeaderArrived, RunEnded, Source, StepsArrived
+from llada_tui.tui.sources.messages import HeaderArrived, RunEnded, StepsArrived
+from llada_tui.tui.sources.source import Deliver, Source
 from llada_tui.tui.widgets.grid import TokenGrid
 
 MASK = 9

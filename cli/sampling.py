@@ -181,7 +181,7 @@ def run_live(args: argparse.Namespace) -> int:
     use_threads(args.threads, leave_for_ui=True)  # before torch is imported
     options = checked_against_checkpoint(args, options)
     from llada_tui.tui.live import run_live_app
-    from llada_tui.tui.live_source import ModelChoice
+    from llada_tui.tui.sources.engine import ModelChoice
 
     choice = ModelChoice(args.model, args.device, args.dtype, args.compile, threads=args.threads)
     return run_live_app(args.prompt, options, choice, output=args.output)

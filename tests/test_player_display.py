@@ -11,7 +11,7 @@ from synthetic_traces import write_trace
 from test_player import SIZE, screen_text, started
 
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.sources import FileSource
+from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.widgets import legend_line
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.legend_line import LegendLine

@@ -9,7 +9,7 @@ from synthetic_traces import hostile_trace, remasking_trace, write_trace
 from textual.pilot import Pilot
 
 from llada_tui.tui.app import PlayerApp
-from llada_tui.tui.sources import FileSource
+from llada_tui.tui.sources.file import FileSource
 
 SIZE = (120, 40)
 

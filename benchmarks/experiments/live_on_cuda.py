@@ -13,7 +13,7 @@ from llada_tui.cli.main import main as cli
 from llada_tui.core.recording import SamplingOptions
 from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.live import LiveApp
-from llada_tui.tui.live_source import EngineCache, ModelChoice
+from llada_tui.tui.sources.engine import EngineCache, ModelChoice
 
 DEVICE = sys.argv[2] if len(sys.argv) > 2 else "cuda"
 LILY = (
