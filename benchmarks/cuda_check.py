@@ -32,7 +32,7 @@ from tokenizers import Tokenizer
 
 from llada_tui.core.checkpoint import DEMO_DIR
 from llada_tui.core.config import LLaDAConfig
-from llada_tui.core.fast import accelerate
+from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.sampler import StopSampling, generate
 from llada_tui.core.saving import random_state_dict, save_checkpoint
@@ -77,7 +77,7 @@ def step_content(step):
 
 def float32_parity(report: dict) -> None:
     print("1. float32 on CUDA: fast path against plain path", flush=True)
-    plain, fast = small_model(torch.float32), accelerate(small_model(torch.float32))
+    plain, fast = small_model(torch.float32), FastLLaDA(small_model(torch.float32))
     prompt = torch.randint(0, 1000, (1, 24), device="cuda")
     for name, case in CASES.items():
         out, steps = sample(plain, prompt, case)
@@ -90,7 +90,7 @@ def float32_parity(report: dict) -> None:
     ids = torch.randint(0, 1000, (2, 40), device="cuda")
     reference = small_model(torch.float32).to("cpu", torch.float64)(ids.cpu(), logits_start=8)
     for label, model in (("plain", plain), ("fast", fast)):
-        got = model(ids, logits_start=8).to("cpu", torch.float64)
+        got = model.predict(ids, 8).to("cpu", torch.float64)
         error = ((got - reference).norm() / reference.norm()).item()
         check(math.isfinite(error) and error < 1e-4, f"{label} logits vs float64 CPU: relative error {error:.2e}")
         report[f"float32 {label} logits rel error"] = error
@@ -112,12 +112,12 @@ def float32_parity(report: dict) -> None:
 
 def bfloat16_flips(report: dict, prompts: int = 24) -> None:
     print("2. bfloat16 on CUDA: where fast and plain choose differently", flush=True)
-    plain, fast = small_model(torch.bfloat16), accelerate(small_model(torch.bfloat16))
+    plain, fast = small_model(torch.bfloat16), FastLLaDA(small_model(torch.bfloat16))
     case = dict(steps=64, gen_length=64, block_length=16)
     generator = torch.Generator().manual_seed(3)
     identical = compared = flipped = 0
     ids = torch.randint(0, 1000, (1, 88), generator=generator).cuda()
-    logits_error = ((fast(ids) - plain(ids)).float().norm() / plain(ids).float().norm()).item()
+    logits_error = ((fast.predict(ids, 0) - plain(ids)).float().norm() / plain(ids).float().norm()).item()
     for _ in range(prompts):
         prompt = torch.randint(0, 1000, (1, 24), generator=generator).cuda()
         out, steps = sample(plain, prompt, case)
@@ -144,7 +144,7 @@ def bfloat16_flips(report: dict, prompts: int = 24) -> None:
 
 def host_syncs(report: dict) -> None:
     print("3. synchronising calls during a run (torch.cuda sync debug mode)", flush=True)
-    fast = accelerate(small_model(torch.bfloat16))
+    fast = FastLLaDA(small_model(torch.bfloat16))
     prompt = torch.randint(0, 1000, (1, 24), device="cuda")
     case = CASES["greedy"]
     for recording in (False, True):
@@ -210,7 +210,7 @@ def cli_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
     from llada_tui.core.trace_reader import load_trace
 
     engine = recording.load_engine(str(checkpoint), "cuda")
-    engine.model = engine.model.model  # the plain model under the fast path (its weights fused in place)
+    engine.predictor = engine.model  # the model itself, eagerly, instead of its fast path
     options = recording.SamplingOptions(gen_length=64, steps=64, block_length=32)
     params = recording.resolve_params(engine, options)
     header = recording.make_header(engine, "What is the capital of France?", params)

@@ -8,10 +8,10 @@ ms_per_step = the call's time / the steps it ran. Settings (prompt 64, block 32)
   - gen 1024, steps 1024, recording on: the first two blocks (64 steps), stopped by the recorder,
     which are the dearest to record (the most still-masked positions to rank);
   - gen 512, steps 512, recording on: one block, for peak memory.
-Paths: "plain" is the model and sampler as a user without the fast path runs them (the "before");
-"fused-eager" adds the fused weights without CUDA graphs; "fast" is the full fast path;
-"fast-compiled" adds torch.compile (with --compile). Peak memory is reset before each case, so
-peak_gib is the weights plus that case's working memory (torch's allocator, no CUDA context).
+Paths: "plain" is the model run eagerly, as on the CPU; "fast" is the fast path (core/fast.py: the
+same forward captured as CUDA graphs); "fast-compiled" adds torch.compile (with --compile).
+Peak memory is reset before each case, so peak_gib is the weights plus that case's working memory
+(torch's allocator, no CUDA context).
 
     python benchmarks/gpu_sampling.py --out benchmarks/results/h100.json [--compile] [--profile DIR]
     python benchmarks/gpu_sampling.py --tiny --out /tmp/tiny.json     # a tiny shape on the CPU, for CI
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from llada_tui.core.config import LLaDAConfig
-from llada_tui.core.fast import accelerate
+from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel, init_weights
 from llada_tui.core.records import Header
 from llada_tui.core.sampler import StopSampling, generate
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON results")
     parser.add_argument("--tiny", action="store_true", help="a tiny model on the CPU (checks the script works)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per fast case (median reported)")
-    parser.add_argument("--no-before", action="store_true", help="skip the plain (unoptimised) path")
+    parser.add_argument("--no-before", action="store_true", help="skip the plain (eager) path")
     parser.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
     parser.add_argument("--profile", type=Path, help="write profiler tables (plain, fast, compiled at gen 1024) here")
     args = parser.parse_args(argv)
@@ -234,9 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 profile(model, bench, runs["short"], args.profile / "profile_plain.txt")
 
-        fast = accelerate(model, graphs=False)
-        bench.case("fused-eager", fast, runs["short"], recording=False, repeats=1)
-        fast.graphs = True
+        fast = FastLLaDA(model)
         bench.case("fast", fast, runs["peak"], recording=True)
         for recording in (False, True):
             bench.case("fast", fast, runs["short"], recording=recording)
@@ -246,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.compile:
             del fast
-            compiled = accelerate(model, compile=True)
+            compiled = FastLLaDA(model, compile=True)
             for recording in (False, True):
                 bench.case("fast-compiled", compiled, runs["short"], recording=recording)
             bench.case("fast-compiled", compiled, runs["long"], recording=True)

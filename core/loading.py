@@ -123,8 +123,9 @@ def load_model(
     """Load an official-layout LLaDA checkpoint folder, in eval mode with gradients off.
 
     dtype defaults to float32 on CPU and bfloat16 on CUDA. The weight files' headers are checked
-    against the config first; then the model is built on the meta device and takes the loaded
-    tensors as they are, so weights are held in memory once.
+    against the config first (every official tensor present once); then the model's memory is
+    allocated and each tensor is copied into its place as it is read, so weights are held once
+    (plus the tensor being read).
     `progress(done, total, what)` is called after each weight file.
     """
     from safetensors import SafetensorError, safe_open
@@ -135,18 +136,17 @@ def load_model(
     files = _weight_files(path)
     _check_weight_headers(files, config.tensor_shapes())
     with torch.device("meta"):
-        model = LLaDAModel(config)
-
-    state: dict[str, torch.Tensor] = {}
+        model = LLaDAModel(config).to(dtype)
+    model.to_empty(device=device)
+    places = model.official_tensors()
     for done, file in enumerate(files, 1):
         try:
             with safe_open(file, framework="pt", device=str(device)) as weights:
                 for name in weights.keys():
-                    state[name] = weights.get_tensor(name).to(dtype)
+                    places[name].copy_(weights.get_tensor(name))
         except (SafetensorError, OSError) as error:
             raise ModelLoadError(f"{file}: cannot read it ({first_line(error)})") from None
         if progress is not None:
             progress(done, len(files), file.name)
-    model.load_state_dict(state, strict=True, assign=True)
     model.requires_grad_(False)
     return model.eval()

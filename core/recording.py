@@ -13,11 +13,12 @@ from pathlib import Path
 import torch
 
 from llada_tui.core.checkpoint import resolve_checkpoint, sampling_defaults
-from llada_tui.core.fast import FastLLaDA, accelerate
+from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.loading import Progress, load_model
 from llada_tui.core.options import SamplingOptions
 from llada_tui.core.params import SamplingParams
+from llada_tui.core.predictor import Predictor
 from llada_tui.core.records import End, Header, Step
 from llada_tui.core.sampler import StopSampling, check_arguments, generate
 from llada_tui.core.tokenizer import LLaDATokenizer, encode_prompt, load_tokenizer
@@ -26,9 +27,11 @@ from llada_tui.core.trace_writer import TraceWriter
 
 @dataclass
 class Engine:
-    """A loaded model with its tokenizer and where it came from."""
+    """A loaded model with its tokenizer and where it came from; `predictor` is what samples
+    (the model, or on CUDA its fast path)."""
 
-    model: LLaDAModel | FastLLaDA
+    model: LLaDAModel
+    predictor: Predictor
     tokenizer: LLaDATokenizer
     name: str
     device: str
@@ -49,18 +52,17 @@ def load_engine(
 ) -> Engine:
     """Resolve a model name (None: the embedded demo model), load weights and tokenizer.
 
-    On CUDA the model runs through the fast path (fused weights, CUDA graphs, optionally
-    torch.compile), which makes the same choices as the plain model (see core/fast.py).
+    On CUDA the model samples through its fast path (CUDA graphs over its own forward, optionally
+    torch.compile; see core/fast.py).
     """
     path = resolve_checkpoint(model)
     device = device or default_device()
     torch_dtype = getattr(torch, dtype) if dtype else None
     llada = load_model(path, device=device, dtype=torch_dtype, progress=progress)
-    if device == "cuda":
-        llada = accelerate(llada, compile=compile)
     tokenizer = load_tokenizer(path)
     return Engine(
         model=llada,
+        predictor=FastLLaDA(llada, compile=compile) if device == "cuda" else llada,
         tokenizer=tokenizer,
         name=model or "demo",
         device=device,
@@ -141,7 +143,7 @@ def record_run(
     try:
         torch.manual_seed(params.seed)
         output = generate(
-            engine.model,
+            engine.predictor,
             prompt,
             steps=params.steps,
             gen_length=params.gen_length,

@@ -1,8 +1,8 @@
 """The fast path (core/fast.py) and the sampler's asynchronous recording, on the CPU.
 
-The GPU-only parts (CUDA graphs, the asynchronous copy, bfloat16 kernels) are checked on the
-device by benchmarks/cuda_check.py; here the same code runs eagerly and must match the plain
-model exactly in float32.
+The GPU-only parts (CUDA graphs, compiled blocks, the asynchronous copy) are checked on the
+device by benchmarks/cuda_check.py; here the fast path runs eagerly, through its own entry
+points, and must match the model exactly.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 import torch
 from tiny_checkpoint import write_tiny_checkpoint
 
-from llada_tui.core import fast, sampler
-from llada_tui.core.fast import FastLLaDA, accelerate
+from llada_tui.core import fast, step_capture
+from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.loading import load_model
+from llada_tui.core.predictor import HubModel
 from llada_tui.core.records import Step
 from llada_tui.core.sampler import StopSampling, generate
 
@@ -36,8 +37,9 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(checkpoint):
-    """The same checkpoint loaded twice: plain, and wrapped (fused in place)."""
-    return load_model(checkpoint), accelerate(load_model(checkpoint))
+    """The model, and its fast path."""
+    model = load_model(checkpoint)
+    return model, FastLLaDA(model)
 
 
 @pytest.fixture(scope="module")
@@ -72,64 +74,16 @@ def same_steps(a: list[Step], b: list[Step]) -> bool:
     return [content(s) for s in a] == [content(s) for s in b]
 
 
-# ---------------------------------------------------------------------------- fusion
+# ---------------------------------------------------------------------------- the forward
 
 
-def test_fusion_keeps_one_copy_of_the_weights(checkpoint):
-    model = load_model(checkpoint)
-    before = {name: t.clone() for name, t in model.state_dict().items()}
-    ids = torch.tensor([[5, 6, 7, 8, 9]])
-    logits = model(ids)
-    wrapped = FastLLaDA(model)
-    block, layer = model.transformer.blocks[1], wrapped.layers[1]
-    for linear in (block.q_proj, block.k_proj, block.v_proj):
-        assert linear.weight.untyped_storage().data_ptr() == layer.qkv.untyped_storage().data_ptr()
-    for linear in (block.ff_proj, block.up_proj):
-        assert linear.weight.untyped_storage().data_ptr() == layer.gate_up.untyped_storage().data_ptr()
-    assert layer.qkv.shape == (3 * 64, 64) and layer.gate_up.shape == (2 * 128, 64)
-    after = model.state_dict()
-    assert after.keys() == before.keys()
-    assert all(torch.equal(after[name], before[name]) for name in before)
-    assert torch.equal(model(ids), logits)  # the wrapped model still works on its own
-
-
-@pytest.mark.parametrize(
-    "shape",
-    [
-        dict(),
-        dict(n_kv_heads=2),
-        dict(weight_tying=True),
-        dict(n_heads=2, d_model=48, mlp_hidden_size=80),
-    ],
-    ids=["plain", "gqa", "tied", "odd-sizes"],
-)
-def test_logits_match_the_plain_model(tmp_path, shape):
-    path = write_tiny_checkpoint(tmp_path, n_layers=3, seed=5, **{"d_model": 64, "n_heads": 4, **shape})
-    plain, wrapped = load_model(path), accelerate(load_model(path))
+@pytest.mark.parametrize("start", [0, 9])
+def test_predict_gives_the_models_logits(models, start):
+    plain, wrapped = models
     ids = torch.randint(0, 380, (2, 23))
-    for start in (0, 9):
-        expected = plain(ids, logits_start=start)
-        got = wrapped(ids, logits_start=start)
-        assert got.shape == expected.shape
-        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_rotary_without_full_precision_matches(tmp_path):
-    path = write_tiny_checkpoint(tmp_path, seed=2)
-    plain = load_model(path, dtype=torch.bfloat16)
-    plain.config.rope_full_precision = False
-    for block in plain.transformer.blocks:
-        block.rope_full_precision = False
-    ids = torch.randint(0, 380, (1, 19))
-    expected = plain(ids)
-    assert torch.equal(accelerate(plain)(ids), expected)
-
-
-def test_bfloat16_logits_match_on_cpu(checkpoint):
-    plain = load_model(checkpoint, dtype=torch.bfloat16)
-    ids = torch.randint(0, 380, (1, 30))
-    expected = plain(ids, logits_start=10)
-    assert torch.equal(accelerate(load_model(checkpoint, dtype=torch.bfloat16))(ids, logits_start=10), expected)
+    got = wrapped.predict(ids, start)
+    assert got.shape == (2, 23 - start, plain.config.embedding_size)
+    assert torch.equal(got, plain(ids, logits_start=start))
 
 
 def test_failed_compile_falls_back_to_eager(checkpoint, monkeypatch):
@@ -144,7 +98,7 @@ def test_failed_compile_falls_back_to_eager(checkpoint, monkeypatch):
     ids = torch.randint(0, 380, (1, 12))
     wrapped = FastLLaDA(load_model(checkpoint), compile=True)
     with pytest.warns(UserWarning, match="torch.compile failed, running eagerly: no compiler here$"):
-        got = wrapped(ids)
+        got = wrapped.predict(ids, 0)
     torch.testing.assert_close(got, plain(ids), rtol=1e-5, atol=1e-5)
 
 
@@ -177,7 +131,7 @@ def test_prompt_with_masks_samples_the_same(models):
 @pytest.fixture
 def lagged(monkeypatch):
     """Records handed over one step late, as on a GPU."""
-    monkeypatch.setattr(sampler, "record_lag", lambda device: 1)
+    monkeypatch.setattr(step_capture, "record_lag", lambda device: 1)
 
 
 @pytest.mark.parametrize("name", ["greedy", "uneven", "random"])
@@ -199,7 +153,7 @@ def test_lagged_recording_delivers_every_step_in_order(models, prompt, name, req
 
     steps: list[Step] = []
     torch.manual_seed(7)
-    out = generate(counting, prompt, **CASES[name], **special(plain), recorder=recorder, topk=3)
+    out = generate(HubModel(counting), prompt, **CASES[name], **special(plain), recorder=recorder, topk=3)
     assert torch.equal(out, expected_out)
     assert same_steps(steps, expected_steps)
     n = CASES[name]["steps"]

@@ -182,6 +182,53 @@ def test_state_dict_keys_are_the_official_names(weight_tying):
     assert state["model.transformer.blocks.0.ff_out.weight"].shape == (64, 96)
 
 
+def test_official_state_dicts_load_and_save_unchanged():
+    config = small_config(n_kv_heads=2)
+    model, state = model_with_weights(config)
+    saved = model.state_dict()
+    assert list(saved) == list(config.tensor_shapes())  # the official names, in the official order
+    assert all(torch.equal(saved[name], state[name]) for name in state)
+
+
+def test_official_tensors_are_the_fused_weights_themselves():
+    config = small_config(n_kv_heads=2)
+    model, state = model_with_weights(config)
+    tensors = model.official_tensors()
+    assert {name: tuple(t.shape) for name, t in tensors.items()} == config.tensor_shapes()
+    block = model.transformer.blocks[1]
+    for name in ("q_proj", "k_proj", "v_proj"):
+        view = tensors[f"model.transformer.blocks.1.{name}.weight"]
+        assert view.untyped_storage().data_ptr() == block.qkv.weight.untyped_storage().data_ptr()
+        assert torch.equal(view, state[f"model.transformer.blocks.1.{name}.weight"])
+    for name in ("ff_proj", "up_proj"):
+        view = tensors[f"model.transformer.blocks.1.{name}.weight"]
+        assert view.untyped_storage().data_ptr() == block.gate_up.weight.untyped_storage().data_ptr()
+    assert sum(p.numel() for p in model.parameters()) == sum(t.numel() for t in tensors.values())
+
+
+def test_a_partial_official_state_dict_names_what_is_missing():
+    config = small_config()
+    model = LLaDAModel(config)
+    state = random_state_dict(config, 0)
+    del state["model.transformer.blocks.0.k_proj.weight"]
+    with pytest.raises(RuntimeError, match="blocks.0.qkv.weight"):
+        model.load_state_dict(state)
+
+
+def test_rotary_in_the_models_dtype_without_full_precision():
+    config = small_config()
+    model, state = model_with_weights(config)
+    model = model.to(torch.bfloat16)
+    ids = torch.randint(0, config.vocab_size, (1, 19), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        full = model(ids)
+        model.config.rope_full_precision = False
+        half = model(ids)
+    expected = reference_logits(state, config, ids)
+    assert (half.double() - expected).abs().max() / expected.abs().max() < 5e-2
+    assert not torch.equal(half, full)  # the flag is honoured: rotary in bfloat16 rounds differently
+
+
 def test_llada_8b_config_parses_and_counts_eight_billion_parameters():
     config = LLaDAConfig.from_json_dict(LLADA_8B)
     assert (config.n_kv_heads, config.head_dim, config.embedding_size) == (32, 128, 126464)
@@ -263,7 +310,7 @@ def test_rotary_tables_are_reused_across_lengths():
         model(ids)  # caches tables for 24 positions
         short = model(ids[:, :9])
     cos, _ = model.rotary(5, ids.device)
-    assert cos.shape == (5, config.head_dim) and cos.data_ptr() == model.rotary(24, ids.device)[0].data_ptr()
+    assert cos.shape == (5, 1, config.head_dim) and cos.data_ptr() == model.rotary(24, ids.device)[0].data_ptr()
     expected = reference_logits(state, config, ids[:, :9])
     assert (short.double() - expected).abs().max() / expected.abs().max() < 1e-5
 

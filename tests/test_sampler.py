@@ -12,8 +12,10 @@ from torch import nn
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.llada import LLaDAModel
+from llada_tui.core.predictor import HubModel
 from llada_tui.core.records import Step
-from llada_tui.core.sampler import StopSampling, add_gumbel_noise, chunk_width, generate, num_transfer_tokens, top_k
+from llada_tui.core.sampler import StopSampling, add_gumbel_noise, generate, num_transfer_tokens
+from llada_tui.core.step_capture import chunk_width, top_k
 
 VOCAB = 64
 MASK_ID = VOCAB - 1
@@ -232,7 +234,7 @@ def test_hub_style_model_gets_the_attention_mask(model, eos_eot, cfg_scale):
     case = dict(steps=4, gen_length=8, block_length=4, cfg_scale=cfg_scale, temperature=0.5)
     hub = HubStyle(model)
     torch.manual_seed(SEED)
-    out = generate(hub, prompts, attention_mask, **case, mask_id=MASK_ID, **eos_eot)
+    out = generate(HubModel(hub), prompts, attention_mask, **case, mask_id=MASK_ID, **eos_eot)
     torch.manual_seed(SEED)
     assert torch.equal(out, generate(model, prompts, attention_mask, **case, mask_id=MASK_ID, **eos_eot))
     full_mask = torch.cat([attention_mask, torch.ones(2, 8, dtype=attention_mask.dtype)], dim=1)
@@ -244,7 +246,7 @@ def test_hub_style_model_gets_the_attention_mask(model, eos_eot, cfg_scale):
 
 def test_hub_style_model_without_attention_mask_gets_none(model, prompt, eos_eot):
     hub = HubStyle(model)
-    generate(hub, prompt, steps=2, gen_length=4, block_length=4, cfg_scale=1.0, mask_id=MASK_ID, **eos_eot)
+    generate(HubModel(hub), prompt, steps=2, gen_length=4, block_length=4, cfg_scale=1.0, mask_id=MASK_ID, **eos_eot)
     assert hub.masks_seen == [None, None]
 
 

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 sys.path.insert(0, "benchmarks")
 from gpu_sampling import LLADA_8B, TINY, Bench, random_model, settings  # noqa: E402
 
-from llada_tui.core.fast import accelerate, layer_forward  # noqa: E402
+from llada_tui.core.fast import FastLLaDA  # noqa: E402
+from llada_tui.core.llada import block_forward  # noqa: E402
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ save()
 
 # ---- 4. whole steps, compiled fast path: default, then max-autotune-no-cudagraphs
 model = random_model(config, dev, dtype)
-fast = accelerate(model, compile=True)
+fast = FastLLaDA(model, compile=True)
 long = settings(tiny)["long"]
 gen, P = long.gen_length, long.prompt_len
 
@@ -181,7 +182,7 @@ def step_variant(name, mode=None, backend=None, prof=False, repeats=3):
     fast._captured = None
     fast._checked = False
     kw = {"mode": mode} if mode else {}
-    fast._layer_forward = torch.compile(layer_forward, fullgraph=True, dynamic=False, **kw)
+    fast.layer = torch.compile(block_forward, fullgraph=True, dynamic=False, **kw)
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(config, dev, Path(tmp), repeats)
@@ -195,7 +196,7 @@ def step_variant(name, mode=None, backend=None, prof=False, repeats=3):
             warm = time.perf_counter() - t
             runs = [bench.run(fast, long, recording=True, max_steps=64) for _ in range(repeats)]
             ids = torch.full((1, P + gen), config.mask_token_id, device=dev)
-            fwd = timed(lambda: fast(ids, P), iters=20)
+            fwd = timed(lambda: fast.predict(ids, P), iters=20)
             median = sorted(runs)[len(runs) // 2]
             res = {"ms_per_step": median, "runs": runs, "forward_ms": round(fwd, 3), "warmup_s": round(warm, 1)}
             if prof and cuda:
