@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -54,7 +55,7 @@ NOTES = (
 )
 
 
-def help_table(bindings: Iterable[Binding], key_display) -> Table:
+def help_table(bindings: Iterable[Binding], key_display, key_style: Style) -> Table:
     """One row per thing to do, its keys joined: '← h k ,  Step back'. The tooltip, if any, explains more."""
     rows: dict[str, tuple[list[str], str]] = {}
     for binding in bindings:
@@ -64,19 +65,19 @@ def help_table(bindings: Iterable[Binding], key_display) -> Table:
             if shown not in keys:
                 keys.append(shown)
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(style=key_style, no_wrap=True)
     table.add_column()
     for keys, description in rows.values():
         table.add_row(Text(" ".join(keys)), Text(description))
     return table
 
 
-def glossary(title: str, rows: list[tuple[str, str]]) -> Table:
+def glossary(title: str, rows: list[tuple[str, str]], title_style: Style, mark_style: Style) -> Table:
     table = Table.grid(padding=(0, 2))
     table.title = title
     table.title_justify = "left"
-    table.title_style = "bold"
-    table.add_column(style="bold", no_wrap=True)
+    table.title_style = title_style
+    table.add_column(style=mark_style, no_wrap=True)
     table.add_column()
     for mark, meaning in rows:
         table.add_row(Text(mark), Text(meaning))
@@ -87,6 +88,8 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="help-close"),
     ]
+    # styled in player.tcss: the keys, the glossaries' titles and marks, the notes
+    COMPONENT_CLASSES = {"help-screen--key", "help-screen--title", "help-screen--mark", "help-screen--notes"}
 
     def __init__(self, title: str, bindings: list[Binding], key_display) -> None:
         super().__init__()
@@ -98,7 +101,17 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-body") as body:
             body.border_title = f"{self._title} · keys"
             body.border_subtitle = "Esc, ? or q to close · ↑↓ to scroll"
-            yield Static(help_table(self._listed, self._key_display), id="help-keys")
-            yield Static(glossary("On the screen", MARKS), classes="help-section")
-            yield Static(glossary("Words", WORDS), classes="help-section")
-            yield Static(Text(NOTES, style="dim"), id="help-notes", classes="help-section")
+            yield Static(id="help-keys")
+            yield Static(id="help-marks", classes="help-section")
+            yield Static(id="help-words", classes="help-section")
+            yield Static(id="help-notes", classes="help-section")
+
+    def on_mount(self) -> None:  # the looks are the screen's own, known once it is mounted
+        title, mark = self._look("title"), self._look("mark")
+        self.query_one("#help-keys", Static).update(help_table(self._listed, self._key_display, self._look("key")))
+        self.query_one("#help-marks", Static).update(glossary("On the screen", MARKS, title, mark))
+        self.query_one("#help-words", Static).update(glossary("Words", WORDS, title, mark))
+        self.query_one("#help-notes", Static).update(Text(NOTES, style=self._look("notes")))
+
+    def _look(self, part: str) -> Style:
+        return self.get_component_rich_style(f"help-screen--{part}", partial=True)

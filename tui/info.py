@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,11 +15,11 @@ from llada_tui.core.inert import inert_block, inert_text
 from llada_tui.core.run_index import RunIndex
 
 
-def info_table(recording: RunIndex) -> Table:
+def info_table(recording: RunIndex, label_style: Style) -> Table:
     """Every field of the run as label / value rows; every value from the trace made inert."""
     header = recording.header
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(style=label_style, no_wrap=True)
     table.add_column()
     table.add_row("prompt", Text(inert_block(header.prompt_text) or "(empty)"))
     for key, value in header.model.items():
@@ -42,6 +43,7 @@ class InfoScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,i,q", "app.pop_screen", "Close run info", id="info-close"),
     ]
+    COMPONENT_CLASSES = {"info-screen--label"}  # the fields' names, styled in player.tcss
 
     def __init__(self, recording: RunIndex) -> None:
         super().__init__()
@@ -51,4 +53,8 @@ class InfoScreen(ModalScreen[None]):
         with VerticalScroll(id="info-body") as body:
             body.border_title = "run info"
             body.border_subtitle = "Esc, i or q to close"
-            yield Static(info_table(self._recording))
+            yield Static(id="info-fields")
+
+    def on_mount(self) -> None:  # the looks are the screen's own, known once it is mounted
+        label = self.get_component_rich_style("info-screen--label", partial=True)
+        self.query_one("#info-fields", Static).update(info_table(self._recording, label))

@@ -1,8 +1,10 @@
 """Cell styles: colour by commit step (early -> late) or by confidence, and their legends.
 
-With NO_COLOR the colouring falls back to marks, and no colour code is emitted at all: the
-commit step (or confidence) in thirds, dim / plain / bold; bold underline for the tokens of
-the current step, dim dots for masked positions (the cursor's look is in player.tcss). Colours are
+The colour scale is computed here; the fixed looks (the current step's tokens, masked positions,
+and without colour the marks) are player.tcss's, as component classes of the grid and of the
+legend line under it (CELL_CLASSES). With NO_COLOR the colouring falls back to marks, and no
+colour code is emitted at all: the commit step (or confidence) in thirds, dim / plain / bold;
+bold underline for the tokens of the current step, dim dots for masked positions. Colours are
 truecolor; Textual downgrades them for 256- and 16-colour terminals, where the marks (bold,
 underline, reverse) still tell the states apart.
 """
@@ -12,10 +14,11 @@ from __future__ import annotations
 import math
 from enum import Enum
 from functools import lru_cache
+from typing import NamedTuple
 
 from rich.color import Color
 from rich.style import Style
-from rich.text import Text
+from textual.widget import Widget
 
 from llada_tui.tui.layout import PLACEHOLDER
 
@@ -25,12 +28,35 @@ STEP_STOPS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 2
 CONFIDENCE_STOPS = ((215, 48, 39), (244, 109, 67), (254, 224, 139), (145, 207, 96), (26, 152, 80))
 GRADIENT_LEVELS = 64
 
-MASKED = Style(color="grey50")
-MASKED_MONO = Style(dim=True)
-CURRENT = Style(color="black", bgcolor="white", bold=True, underline=True)
-CURRENT_MONO = Style(bold=True, underline=True)
-THIRDS_MONO = (Style(dim=True), Style(), Style(bold=True))  # early / middle / late, or low / middle / high
 SPECIAL_MARK = "⋄"  # special tokens (end of text, end of turn...) take one cell; the token panel names them
+
+# The fixed looks, "cells--" + a name: with colour, and without (-mono: the scale in thirds,
+# early / low dim, middle plain, late / high bold), and the labels at the ends of the scale.
+LOOK_NAMES = ("current", "current-mono", "masked", "masked-mono", "early-mono", "late-mono", "scale-label")
+CELL_CLASSES = {f"cells--{name}" for name in LOOK_NAMES}  # declared by the widgets that draw cells
+
+
+class CellLooks(NamedTuple):
+    """The fixed looks of the grid's cells, as player.tcss gives them to a widget."""
+
+    current: Style  # committed by the step just applied
+    masked: Style  # masked positions and special tokens
+    thirds: tuple[Style, Style, Style] | None  # without colour: the scale in thirds; None: the colours
+
+
+def look(widget: Widget, name: str) -> Style:
+    """A fixed look (one of LOOK_NAMES) of a widget that declares CELL_CLASSES.
+
+    A plain style if it has none (a grid removed for live mode's next run may paint once after
+    its styles are gone)."""
+    return widget.get_component_rich_style(f"cells--{name}", partial=True, default=Style())
+
+
+def cell_looks(widget: Widget, monochrome: bool) -> CellLooks:
+    if monochrome:
+        thirds = (look(widget, "early-mono"), Style(), look(widget, "late-mono"))
+        return CellLooks(look(widget, "current-mono"), look(widget, "masked-mono"), thirds)
+    return CellLooks(look(widget, "current"), look(widget, "masked"), None)
 
 
 class ColourMode(Enum):
@@ -61,15 +87,15 @@ def _fraction(mode: ColourMode, step: int, total_steps: int, confidence: float) 
 
 
 def committed_style(
-    mode: ColourMode, step: int, total_steps: int, confidence: float, monochrome: bool = False
+    mode: ColourMode, step: int, total_steps: int, confidence: float, thirds: tuple[Style, Style, Style] | None = None
 ) -> Style:
     """A committed cell: its colour from the step that committed it, or its confidence then.
 
-    Monochrome: the same scale in thirds, dim / plain / bold.
+    With `thirds` (no colour): the same scale in thirds, each third its look.
     """
     fraction = _fraction(mode, step, total_steps, confidence)
-    if monochrome:
-        return THIRDS_MONO[min(2, int(fraction * 3))]
+    if thirds is not None:
+        return thirds[min(2, int(fraction * 3))]
     return _gradient_style(mode, round(fraction * (GRADIENT_LEVELS - 1)))
 
 
@@ -82,37 +108,33 @@ def _thirds_shown(mode: ColourMode, total_steps: int) -> tuple[str, str]:
     return f"≤{first_plain}", f"≥{first_bold + 1}"  # as 1-based steps
 
 
-def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int, compact: bool = False) -> Text:
+Piece = tuple[str, "str | Style | None"]  # a run of text and its look: a name of LOOK_NAMES, a colour, or none
+
+
+def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int, compact: bool = False) -> list[Piece]:
     """One line explaining the colours (or, without colour, the marks); `width` cells of gradient.
 
-    Compact (a narrow screen): shorter labels, so that every mark keeps its place.
+    As pieces of text, each with the name of its look (the legend line draws them in
+    player.tcss's looks) or with its colour on the scale. Compact (a narrow screen): shorter
+    labels, so that every mark keeps its place.
     """
     if mode is ColourMode.STEP:
         label = "step " if compact else "commit step "
     else:
         label = "conf " if compact else "confidence "
-    text = Text(no_wrap=True, overflow="ellipsis")
+    pieces: list[Piece] = []
     if monochrome:
         dim, bold = _thirds_shown(mode, total_steps)
-        dim_style, plain_style, bold_style = THIRDS_MONO
-        text.append(label)
-        text.append(f"dim {dim}", dim_style)
-        text.append(" · ")
-        text.append("plain", plain_style)
-        text.append(" · ")
-        text.append(f"bold {bold}", bold_style)
-        text.append(" ")
+        pieces += [(label, None), (f"dim {dim}", "early-mono"), (" · ", None), ("plain", None), (" · ", None)]
+        pieces += [(f"bold {bold}", "late-mono"), (" ", None)]
     else:
         low, high = ("1", str(total_steps)) if mode is ColourMode.STEP else ("0", "1")
-        text.append(label + low + " ", "dim")
+        pieces.append((label + low + " ", "scale-label"))
         for i in range(width):
             level = round(i / max(1, width - 1) * (GRADIENT_LEVELS - 1))
-            text.append(" ", Style(bgcolor=_gradient_style(mode, level).bgcolor))
-        text.append(" " + high + " ", "dim")
-    text.append(" ")
-    text.append("this step", CURRENT_MONO if monochrome else CURRENT)
-    text.append("  ")
-    text.append(f"{PLACEHOLDER * 3} masked", MASKED_MONO if monochrome else MASKED)
-    text.append("  ")
-    text.append(f"{SPECIAL_MARK} special", MASKED_MONO if monochrome else MASKED)
-    return text
+            pieces.append((" ", Style(bgcolor=_gradient_style(mode, level).bgcolor)))
+        pieces.append((" " + high + " ", "scale-label"))
+    current, masked = ("current-mono", "masked-mono") if monochrome else ("current", "masked")
+    pieces += [(" ", None), ("this step", current), ("  ", None), (f"{PLACEHOLDER * 3} masked", masked)]
+    pieces += [("  ", None), (f"{SPECIAL_MARK} special", masked)]
+    return pieces

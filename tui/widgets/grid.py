@@ -35,15 +35,7 @@ from textual.strip import Strip
 from llada_tui.core.inert import inert_lines, inert_text
 from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.layout import GridLayout, capped, fit, placeholder
-from llada_tui.tui.palette import (
-    CURRENT,
-    CURRENT_MONO,
-    MASKED,
-    MASKED_MONO,
-    SPECIAL_MARK,
-    ColourMode,
-    committed_style,
-)
+from llada_tui.tui.palette import CELL_CLASSES, SPECIAL_MARK, CellLooks, ColourMode, cell_looks, committed_style
 
 UNKNOWN_SHAPE = ("·",)  # a masked position in a plain layout, or one never committed yet
 TOKEN_KEYS = Binding.Group("Token")
@@ -113,7 +105,7 @@ class _Flow:
 
 
 class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
-    COMPONENT_CLASSES = {"token-grid--cursor", "token-grid--cursor-mono"}  # styled in player.tcss
+    COMPONENT_CLASSES = {"token-grid--cursor", "token-grid--cursor-mono", *CELL_CLASSES}  # styled in player.tcss
     # Not the scroll keys of Textual's scrolling widgets: Home, End, PgUp and PgDn are the
     # player's step keys even when the answer is longer than the grid. Scrolling has its own.
     BINDINGS = [
@@ -164,6 +156,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._drawn: dict[int, tuple] = {}  # line -> key of the strip last drawn there
         self._base = Style()
         self._cursor_style = Style()
+        self._looks = CellLooks(Style(), Style(), None)
         self._slot_texts: dict[tuple[int, int], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ feeding
@@ -386,6 +379,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         cursor = "token-grid--cursor-mono" if self.monochrome else "token-grid--cursor"
         # the default: a grid removed for live mode's next run may paint once after its styles are gone
         self._cursor_style = self.get_component_rich_style(cursor, partial=True, default=Style())
+        self._looks = cell_looks(self, self.monochrome)
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
@@ -416,10 +410,10 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _cell_style(self, token_id: int, step: int, confidence: float) -> Style:
         if step >= 0 and step == self.t - 1:
-            return CURRENT_MONO if self.monochrome else CURRENT
+            return self._looks.current
         if self.recording.is_mask(token_id):
-            return MASKED_MONO if self.monochrome else MASKED
-        return committed_style(self.mode, step, self.recording.total_steps, confidence, self.monochrome)
+            return self._looks.masked
+        return committed_style(self.mode, step, self.recording.total_steps, confidence, self._looks.thirds)
 
     def _slot_text(self, pos: int, token_id: int) -> tuple[str, ...]:
         """What a token looks like in pos's slot, one string per part."""

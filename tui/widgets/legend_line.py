@@ -13,14 +13,15 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from llada_tui.core.inert import inert_text
+from llada_tui.tui.palette import CELL_CLASSES, Piece, look
 
 SEVERITY_MARKS = {"information": "› ", "warning": "⚠ ", "error": "✖ "}
 NOTICE_SECONDS = {"information": 4.0, "warning": 8.0, "error": 8.0}
 
 
 class LegendLine(Static):
-    # a notice's look by severity, in player.tcss
-    COMPONENT_CLASSES = {"legend-line--information", "legend-line--warning", "legend-line--error"}
+    # in player.tcss: a notice's look by severity, and the cells' looks the legend shows
+    COMPONENT_CLASSES = {"legend-line--information", "legend-line--warning", "legend-line--error", *CELL_CLASSES}
     DEFAULT_CSS = """
     LegendLine { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
@@ -31,10 +32,13 @@ class LegendLine(Static):
         self._timer: Timer | None = None
         self.notice = ""  # the notice shown now, plain text ("" when the legend is shown)
 
-    def set_legend(self, legend: Text) -> None:
-        self._legend = legend
+    def set_legend(self, legend: list[Piece]) -> None:
+        """Show the legend (palette.legend), each piece in its look."""
+        self._legend = Text(no_wrap=True, overflow="ellipsis")
+        for text, style in legend:
+            self._legend.append(text, look(self, style) if isinstance(style, str) else style)
         if not self.notice:
-            self.update(legend, layout=False)
+            self.update(self._legend, layout=False)
 
     def show_notice(self, message: str, title: str = "", severity: str = "information") -> None:
         if severity not in SEVERITY_MARKS:

@@ -14,14 +14,12 @@ from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.playback import Playback, State
 
-LIVE = Style(color="red", bold=True)
-WARNING = Style(color="yellow", bold=True)
-DIM = Style(dim=True)
-STATE_LABELS: dict[State, tuple[str, Style | str]] = {
-    State.FOLLOWING: ("● following ", LIVE),  # steps keep arriving and the view moves with them
-    State.PLAYING: ("▶ playing ", "green bold"),
-    State.ENDED: ("■ at end ", "bold"),
-    State.PAUSED: ("‖ paused ", "bold"),
+# each state's label and its look (a component class of the header, in player.tcss)
+STATE_LABELS: dict[State, tuple[str, str]] = {
+    State.FOLLOWING: ("● following ", "live"),  # steps keep arriving and the view moves with them
+    State.PLAYING: ("▶ playing ", "playing"),
+    State.ENDED: ("■ at end ", "state"),
+    State.PAUSED: ("‖ paused ", "state"),
 }
 
 
@@ -58,6 +56,15 @@ class RunHeader(Static):
     RunHeader { height: 2; padding: 0 1; background: $panel; }
     RunHeader.-problem { height: 3; }
     """
+    # styled in player.tcss: the run's line, secondary text, the live edge, warnings, the states
+    COMPONENT_CLASSES = {
+        "run-header--title",
+        "run-header--dim",
+        "run-header--live",
+        "run-header--warning",
+        "run-header--playing",
+        "run-header--state",
+    }
 
     class Clicked(Message):
         """The header was clicked: show the run's details (the prompt is cut here)."""
@@ -65,30 +72,36 @@ class RunHeader(Static):
     def on_click(self, event: Click) -> None:
         self.post_message(self.Clicked())
 
+    def look(self, part: str) -> Style:
+        """The style of a part of the header, as player.tcss has it."""
+        return self.get_component_rich_style(f"run-header--{part}", partial=True)
+
     def show(self, recording: RunIndex, playback: Playback, quiet_s: float | None = None) -> None:
         """The run, and where playback stands; quiet_s: following, no new step for this long."""
         if not recording.ready:
-            self.update(Text("llada-tui", style="bold"), layout=False)
+            self.update(Text("llada-tui", style=self.look("title")), layout=False)
             return
-        run = Text(describe_run(recording), style="bold", no_wrap=True, overflow="ellipsis")
-        prompt = Text("prompt: ", style=DIM, no_wrap=True, overflow="ellipsis")
+        dim, warning = self.look("dim"), self.look("warning")
+        run = Text(describe_run(recording), style=self.look("title"), no_wrap=True, overflow="ellipsis")
+        prompt = Text("prompt: ", style=dim, no_wrap=True, overflow="ellipsis")
         prompt.append(inert_text(recording.header.prompt_text))
 
         n_blocks = recording.n_blocks
         t = playback.position
         position = Text(" ", no_wrap=True, justify="right")
-        position.append(*STATE_LABELS[playback.state])
-        position.append(f"{playback.speed:g} steps/s", DIM)
+        label, part = STATE_LABELS[playback.state]
+        position.append(label, self.look(part))
+        position.append(f"{playback.speed:g} steps/s", dim)
         position.append(f"  step {t}/{recording.length}")
         if recording.length < recording.total_steps:
-            position.append(f" of {recording.total_steps}", DIM)
+            position.append(f" of {recording.total_steps}", dim)
         position.append(f"  block {recording.block_at(t) + 1}/{n_blocks}")
         if playback.behind_live:
-            position.append("  ○ behind live: End to catch up", LIVE)
+            position.append("  ○ behind live: End to catch up", self.look("live"))
         if playback.live and quiet_s is not None:
-            position.append(f"  no new step for {quiet_s:.0f} s", WARNING)
+            position.append(f"  no new step for {quiet_s:.0f} s", warning)
         elif playback.follows and playback.finished:
-            position.append("  ■ ended", WARNING)
+            position.append("  ■ ended", warning)
 
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
@@ -97,5 +110,5 @@ class RunHeader(Static):
         rows = [run, grid]
         self.set_class(bool(recording.problem), "-problem")
         if recording.problem:
-            rows.append(Text(f"⚠ {inert_text(recording.problem)}", style=WARNING, no_wrap=True))
+            rows.append(Text(f"⚠ {inert_text(recording.problem)}", style=warning, no_wrap=True))
         self.update(Group(*rows), layout=False)
