@@ -75,22 +75,22 @@ class Step:
 
 @dataclass(frozen=True)
 class Header:
-    """What was run. Never changes once made: its maps are read-only views of copies."""
+    """What was run. Never changes once made: its maps are read-only views of copies, its id lists tuples."""
 
     prompt_text: str  # what the user typed
-    prompt_ids: list[int]  # what the model saw (chat template applied or not)
+    prompt_ids: tuple[int, ...]  # what the model saw (chat template applied or not)
     model: Mapping[str, Any]  # name, config summary, dtype, device
     params: Mapping[str, Any]  # sampling parameters (see docs/trace-format.md)
     token_texts: Mapping[int, str] = field(default_factory=dict)  # those in the header record
-    special_ids: list[int] = field(default_factory=list)  # skipped when decoding the answer
+    special_ids: tuple[int, ...] = ()  # skipped when decoding the answer
     created: str = ""
     version: tuple[int, int] = VERSION
 
     def __post_init__(self) -> None:
         for name in ("model", "params", "token_texts"):  # frozen: set the copies the only way there is
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
-        object.__setattr__(self, "prompt_ids", list(self.prompt_ids))
-        object.__setattr__(self, "special_ids", list(self.special_ids))
+        object.__setattr__(self, "prompt_ids", tuple(self.prompt_ids))
+        object.__setattr__(self, "special_ids", tuple(self.special_ids))
 
     @property
     def gen_length(self) -> int:

@@ -150,11 +150,11 @@ def decode_header(record: FieldMap) -> Header:
     _check_ids(special_ids, "header special ids")
     return Header(
         prompt_text=prompt.string("text"),
-        prompt_ids=list(prompt_ids),
+        prompt_ids=tuple(prompt_ids),
         model=model,
         params=params,
         token_texts=_decode_texts(record.map("texts", TEXTS_KEYS, "header texts")),
-        special_ids=list(special_ids),
+        special_ids=tuple(special_ids),
         created=record.string("created", max_chars=MAX_CREATED_CHARS, default=""),
         version=(version[0], version[1]),
     )

@@ -61,7 +61,7 @@ def test_record_matches_the_python_api_step_for_step(
         assert list(recorded.ids) == list(expected.ids)
         assert list(recorded.candidates.ids) == list(expected.candidates.ids)
     assert trace.header.params["temperature"] == temperature and trace.header.params["seed"] == 3
-    assert trace.header.prompt_ids == tiny_tokenizer.apply_chat_template(PROMPT)
+    assert list(trace.header.prompt_ids) == tiny_tokenizer.apply_chat_template(PROMPT)
     assert trace.header.params["mask_id"] == tiny_tokenizer.mask_id
     assert trace.end.final_text == tiny_tokenizer.decode(final, skip_special_tokens=True)
 

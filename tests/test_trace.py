@@ -80,9 +80,9 @@ def test_round_trip(tmp_path: Path) -> None:
     write_trace(path, STEPS, End("complete", FINAL, total_ms=6.0, final_text="t10 t11"))
     trace = load_trace(path)
     assert trace.complete and trace.warning is None
-    assert trace.header.prompt_ids == [1, 5, 6, 7]
+    assert trace.header.prompt_ids == (1, 5, 6, 7)
     assert trace.header.params["gen_length"] == 8
-    assert trace.header.special_ids == [1]
+    assert trace.header.special_ids == (1,)
     assert [s.index for s in trace.steps] == [0, 1, 2, 3]
     assert list(trace.steps[2].positions) == [7, 4] and list(trace.steps[2].ids) == [17, 14]
     assert trace.steps[0].confidences[1] == pytest.approx(0.6)
