@@ -1,4 +1,4 @@
-"""The player's parts without a screen: inert text, layout, search, the recording, charts."""
+"""The player's parts without the player: inert text, layout, search, the recording, charts, what repaints."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
+from rich.text import Text
 from synthetic_traces import MASK, remasking_trace, write_trace
+from textual.app import App, ComposeResult
 
 from llada_tui.core.inert import inert_lines, inert_text
 from llada_tui.core.run_index import RunIndex
@@ -14,6 +16,8 @@ from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.layout import GridLayout, fit, placeholder, starts_word
 from llada_tui.tui.search import find_text
 from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
+from llada_tui.tui.widgets.timeline import Timeline
+from llada_tui.tui.widgets.token_panel import TokenPanel
 
 
 @pytest.mark.parametrize(
@@ -187,3 +191,60 @@ def test_a_wrap_never_leaves_a_bare_combining_mark() -> None:
     layout = GridLayout(shapes, starts, 5)
     assert layout.texts(1) == (" \u0301x",) and layout.stripped == set()
     assert all(cell_len(text) > 0 for pos in range(2) for text in layout.texts(pos))
+
+
+# ---------------------------------------------------------------------- what a change repaints
+
+
+class Parts(App[None]):
+    CSS = "Timeline { height: 2; } TokenPanel { height: 4; }"
+
+    def compose(self) -> ComposeResult:
+        yield Timeline()
+        yield TokenPanel()
+
+
+def count_renders(monkeypatch: pytest.MonkeyPatch, widget_type: type) -> list[int]:
+    calls: list[int] = []
+    render = widget_type.render
+
+    def counted(self):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return render(self)
+
+    monkeypatch.setattr(widget_type, "render", counted)
+    return calls
+
+
+async def test_a_step_that_moves_the_timeline_by_less_than_a_column_repaints_nothing(monkeypatch) -> None:  # noqa: ANN001
+    renders = count_renders(monkeypatch, Timeline)
+    async with Parts().run_test(size=(40, 10)) as pilot:
+        timeline = pilot.app.query_one(Timeline)
+        timeline.show(0, 1000, 1000, [250, 500, 750])
+        await pilot.pause()
+        before = len(renders)
+        for t in range(1, 10):  # 1000 steps over 38 columns: these stay in the first
+            timeline.show(t, 1000, 1000, [250, 500, 750])
+            await pilot.pause()
+        assert len(renders) == before
+        timeline.show(500, 1000, 1000, [250, 500, 750])
+        await pilot.pause()
+        assert len(renders) == before + 1
+        timeline.show(500, 1000, 1000, [250, 500])  # a boundary less: drawn again
+        await pilot.pause()
+        assert len(renders) == before + 2
+
+
+async def test_a_panel_repaints_only_rows_that_look_different(monkeypatch) -> None:  # noqa: ANN001
+    renders = count_renders(monkeypatch, TokenPanel)
+    async with Parts().run_test(size=(40, 10)) as pilot:
+        panel = pilot.app.query_one(TokenPanel)
+        panel.show_rows([Text("a row"), Text("bold", style="bold")])
+        await pilot.pause()
+        before = len(renders)
+        panel.show_rows([Text("a row"), Text("bold", style="bold")])
+        await pilot.pause()
+        assert len(renders) == before
+        panel.show_rows([Text("a row"), Text("bold", style="italic")])  # the same text and spans, not the same look
+        await pilot.pause()
+        assert len(renders) == before + 1

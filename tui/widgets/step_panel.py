@@ -31,7 +31,8 @@ class StepPanel(Panel):
         else:
             step = recording.steps[t - 1]
             count = len(step.positions)
-            rows.append(Text(f"changed {count} · block {step.block + 1}/{recording.n_blocks}", style="bold"))
+            heading = f"changed {count} · block {step.block + 1}/{recording.n_blocks}"
+            rows.append(Text(heading, style=self.look("heading")))
             label_width = len(f"pos {max(step.positions, default=0)} ")
             order = sorted(range(count), key=lambda i: step.positions[i])
             room = self.content_region.height - FIXED_ROWS

@@ -9,8 +9,9 @@ from itertools import groupby
 
 from rich.style import Style
 from rich.text import Text
-from textual.events import MouseDown, MouseMove, MouseScrollDown, MouseScrollUp, MouseUp
+from textual.events import MouseDown, MouseMove, MouseScrollDown, MouseScrollUp, MouseUp, Resize
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widget import Widget
 
 
@@ -38,24 +39,27 @@ class Timeline(Widget):
             super().__init__()
             self.steps = steps
 
+    # What the track shows; setting one to another value repaints it, to the same value nothing.
+    length = reactive(0)  # steps known
+    total = reactive(0)  # steps the run was asked for
+    boundaries: reactive[list[int]] = reactive(list)  # compared in one go: there can be one per step
+    # The current step's column rather than the step: with more steps than columns, most steps
+    # leave it where it is, and draw nothing.
+    marker = reactive(0)
+
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
         self.t = 0
-        self.length = 0  # steps known
-        self.total = 0  # steps the run was asked for
-        self.boundaries: list[int] = []
         self._marks: tuple[tuple, set[int], str] | None = None  # (for what, boundary columns, label row)
 
     def show(self, t: int, length: int, total: int, boundaries: list[int]) -> None:
-        before = self._looks()
-        self.t, self.length, self.total, self.boundaries = t, length, total, boundaries
-        if self._looks() != before:  # with more steps than columns, most steps move nothing
-            self.refresh()
+        self.t = t
+        self.length, self.total, self.boundaries = length, total, boundaries
+        self.marker = self._column(t, self.content_region.width)
 
-    def _looks(self) -> tuple:
-        width = self.content_region.width
-        # the list itself, compared in one go: a run of 32768 one-step blocks has as many boundaries
-        return (width, self._column(self.t, width), self.length, self.total, self.boundaries)
+    def on_resize(self, event: Resize) -> None:
+        # a resize repaints: keep the column that paint shows, for the next show() to compare with
+        self.marker = self._column(self.t, self.content_region.width)
 
     @property
     def _scale(self) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rich.console import Group
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.events import Resize
-from textual.widgets import Static
+from textual.reactive import reactive
+from textual.widget import Widget
 
 from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
@@ -15,8 +18,8 @@ from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
 
 MAX_TEXT_CELLS = 200  # a hostile token can be megabytes long; show its head
 # Until a token is picked, the panel says how to read the screen (the help screen says more).
-GUIDE = [  # (row, its look: a Rich style, or "dim"); at most 26 cells a row: the narrow panel's room
-    ("Tab/click: pick a token", "bold"),
+GUIDE = [  # (row, its look in the panel, if any); at most 26 cells a row: the narrow panel's room
+    ("Tab/click: pick a token", "heading"),
     ("(candidates and history)", "dim"),
     ("", ""),
     ("··· masked, undecided", ""),
@@ -37,21 +40,38 @@ def quoted(recording: RunIndex, token_id: int, width: int) -> Text:
     return text
 
 
-class Panel(Static):
+class Row(NamedTuple):
+    """A panel's row as a value: its text, base style and spans (a Rich Text compares its text
+    and spans only), so that equal rows compare equal."""
+
+    plain: str
+    style: str | Style
+    spans: tuple[Span, ...]
+
+    @classmethod
+    def of(cls, text: Text) -> Row:
+        return cls(text.plain, text.style, tuple(text.spans))
+
+    def text(self) -> Text:
+        # panels are narrow: a row that does not fit ends in an ellipsis
+        return Text(self.plain, self.style, spans=list(self.spans), no_wrap=True, overflow="ellipsis")
+
+
+class Panel(Widget):
     """A side panel of one-line rows, repainted only when a row changed (stepping often changes none).
 
     Rows are cut to the panel's width: shown before the panel has its size, or resized, the
     panel shows the same again at its new width.
     """
 
-    # styled in player.tcss: secondary text, the charts, the current step's mark in a chart
-    COMPONENT_CLASSES = {"panel--dim", "panel--chart", "panel--now"}
+    # styled in player.tcss: headings, secondary text, the charts, the current step's mark in a chart
+    COMPONENT_CLASSES = {"panel--heading", "panel--dim", "panel--chart", "panel--now"}
 
-    _shown: list[tuple] | None = None
+    rows: reactive[tuple[Row, ...]] = reactive(tuple, layout=False)  # the same rows again draw nothing
     _asked: tuple = ()  # the arguments of the last show()
 
     def look(self, part: str) -> Style:
-        """The style of a part of the panel (dim, chart, now), as player.tcss has it."""
+        """The style of a part of the panel (heading, dim, chart, now), as player.tcss has it."""
         return self.get_component_rich_style(f"panel--{part}", partial=True)
 
     def on_resize(self, event: Resize) -> None:
@@ -59,14 +79,10 @@ class Panel(Static):
             self.show(*self._asked)
 
     def show_rows(self, rows: list[Text]) -> None:
-        looks = [(row.plain, row.style, tuple(row.spans)) for row in rows]
-        if looks == self._shown:
-            return
-        self._shown = looks
-        for row in rows:  # panels are narrow: a row that does not fit ends in an ellipsis
-            row.no_wrap = True
-            row.overflow = "ellipsis"
-        self.update(Group(*rows), layout=False)
+        self.rows = tuple(Row.of(row) for row in rows)
+
+    def render(self) -> Group:
+        return Group(*(row.text() for row in self.rows))
 
 
 class TokenPanel(Panel):
@@ -74,15 +90,14 @@ class TokenPanel(Panel):
         self._asked = (recording, t, pos)
         self.border_title = "Token"
         if not recording.ready or pos is None:
-            dim = self.look("dim")
-            self.show_rows([Text(row, style=dim if look == "dim" else look) for row, look in GUIDE])
+            self.show_rows([Text(row, style=self.look(look) if look else "") for row, look in GUIDE])
             return
         width = max(10, self.content_region.width or 30)
         token_id, step, confidence = recording.cell_at(pos, t)
         block = pos // recording.header.block_length
         rows: list[Text] = []
         if recording.is_mask(token_id):
-            rows.append(Text("masked", style="bold"))
+            rows.append(Text("masked", style=self.look("heading")))
             rows.append(Text(f"pos {pos} · block {block + 1}", style=self.look("dim")))
         else:
             rows.append(quoted(recording, token_id, width))
@@ -102,7 +117,7 @@ class TokenPanel(Panel):
         if row is None:
             note = "no candidates recorded" if t < recording.length else "no step left to predict it"
             return [Text(note, style=self.look("dim"))]
-        rows = [Text(f"candidates at step {t + 1}", style="bold")]
+        rows = [Text(f"candidates at step {t + 1}", style=self.look("heading"))]
         chart = self.look("chart")
         label_width = max(6, width // 3)
         bar_width = max(4, width - label_width - 7)
@@ -139,7 +154,7 @@ class TokenPanel(Panel):
         history = recording.history(pos)
         if len(history) < 2:
             return []
-        rows = [Text("changes", style="bold")]
+        rows = [Text("changes", style=self.look("heading"))]
         dim = self.look("dim")
         for change in history:
             line = Text(f"step {change.step + 1:<4} ", style=dim, no_wrap=True, overflow="ellipsis")
