@@ -8,17 +8,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from sampler_models import MASK_ID, VOCAB, peaked_model
 from torch import nn
 
-from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.predictor import HubModel
 from llada_tui.core.records import Step
 from llada_tui.core.sampler import StopSampling, add_gumbel_noise, generate, num_transfer_tokens
 from llada_tui.core.step_capture import chunk_width, top_k
 
-VOCAB = 64
-MASK_ID = VOCAB - 1
 SEED = 1234
 
 
@@ -107,21 +105,7 @@ def reference_generate(
 
 @pytest.fixture(scope="module")
 def model() -> LLaDAModel:
-    """A tiny float32 LLaDA with weights that give peaked, varied softmax outputs."""
-    config = LLaDAConfig(d_model=32, n_layers=2, n_heads=4, vocab_size=VOCAB, mlp_hidden_size=64)
-    llada = LLaDAModel(config).eval()
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in llada.named_parameters():
-            if param.ndim == 1:
-                param.copy_(1.0 + 0.1 * torch.randn(param.shape, generator=generator))
-            elif name.endswith("wte.weight"):
-                param.copy_(torch.randn(param.shape, generator=generator))
-            else:
-                gain = 3.0 if name == "model.transformer.ff_out.weight" else 1.0
-                param.copy_(torch.randn(param.shape, generator=generator) * gain / math.sqrt(param.shape[1]))
-        llada.transformer.ff_out.weight[MASK_ID] = 0.0  # like a trained model, never predict the mask
-    return llada
+    return peaked_model()
 
 
 @pytest.fixture(scope="module")
