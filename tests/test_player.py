@@ -23,11 +23,12 @@ from textual.widgets import Static
 
 from llada_tui.core.records import End, Header, TraceError
 from llada_tui.core.trace_writer import TraceWriter
-from llada_tui.tui.app import SPEEDS, PlayerApp, run_player
+from llada_tui.tui.app import PlayerApp, run_player
 from llada_tui.tui.help import HelpScreen
 from llada_tui.tui.palette import ColourMode
 from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.sources.follow import FollowSource
+from llada_tui.tui.trace_view import SPEEDS
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.timeline import Timeline
 
@@ -62,7 +63,7 @@ async def test_opens_paused_at_the_start_with_everything_masked(trace_path: Path
     app = PlayerApp(FileSource.open(trace_path))
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
-        assert app.position == 0 and not app.playing
+        assert app.position == 0 and not app.view.playing
         text = grid_text(app)
         assert "answer" not in text and "·" in text
         assert "step 0/16" in screen_text(app)
@@ -139,16 +140,16 @@ async def test_speed_keys(trace_path: Path) -> None:
     app = PlayerApp(FileSource.open(trace_path))
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
-        start = app.speed_index
+        start = app.view.speed_index
         await pilot.press("plus")
-        assert app.speed_index == start + 1
+        assert app.view.speed_index == start + 1
         assert f"{SPEEDS[start + 1]} steps/s" in screen_text(app)
         await pilot.press("minus", "minus")
-        assert app.speed_index == start - 1
+        assert app.view.speed_index == start - 1
         await pilot.press(*["minus"] * len(SPEEDS))
-        assert app.speed_index == 0
+        assert app.view.speed_index == 0
         await pilot.press(*["equals_sign"] * len(SPEEDS))
-        assert app.speed_index == len(SPEEDS) - 1
+        assert app.view.speed_index == len(SPEEDS) - 1
 
 
 async def test_play_runs_to_the_end_and_stops(trace_path: Path) -> None:
@@ -157,17 +158,17 @@ async def test_play_runs_to_the_end_and_stops(trace_path: Path) -> None:
         await started(app, pilot)
         await pilot.press("plus")  # 20 steps/s: 0.8 s to the end
         await pilot.press("space")
-        assert app.playing
+        assert app.view.playing
         assert "playing" in screen_text(app)
         for _ in range(200):
             await pilot.pause(0.02)
-            if not app.playing:
+            if not app.view.playing:
                 break
-        assert not app.playing and app.position == STEPS
+        assert not app.view.playing and app.position == STEPS
         await pilot.press(*["minus"] * 10, "space")  # at the end, play starts over (at 1 step/s)
-        assert app.playing and app.position < 2
+        assert app.view.playing and app.position < 2
         await pilot.press("space")
-        assert not app.playing
+        assert not app.view.playing
 
 
 async def test_stepping_while_playing(trace_path: Path) -> None:
@@ -176,9 +177,9 @@ async def test_stepping_while_playing(trace_path: Path) -> None:
         await started(app, pilot)
         await pilot.press(*["minus"] * 10)  # 1 step/s: no tick lands during the test
         await pilot.press("space", "right", "right", "right", "left")
-        assert app.playing and app.position == 2
+        assert app.view.playing and app.position == 2
         await pilot.press("space")
-        assert not app.playing
+        assert not app.view.playing
 
 
 async def test_colour_mode_key(trace_path: Path) -> None:

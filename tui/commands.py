@@ -33,14 +33,14 @@ class PlayerCommands(Provider):
             yield DiscoveryHit(name, action, help=help_text)
 
     async def search(self, query: str) -> Hits:
-        app = self.app
+        view = self.app.view
         asked = STEP_QUERY.match(query)
-        if asked and app.recording.ready:
+        if asked and view.recording.ready:
             number, percent = int(asked.group(1)), asked.group(2)
-            length = app.recording.length
+            length = view.length
             t = round(length * min(number, 100) / 100) if percent else min(number, length)
             name = f"Go to step {t} of {length}" + (f" ({number}%)" if percent else "")
-            yield Hit(1.0, name, partial(app.go_to, t), text=name, help="Seek the timeline")
+            yield Hit(1.0, name, partial(view.go_to, t), text=name, help="Seek the timeline")
         matcher = self.matcher(query)
         for name, help_text, action in self._commands():
             score = matcher.match(name)

@@ -23,9 +23,8 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from llada_tui.core.inert import inert_text
 from llada_tui.core.options import OptionError, check_prompt
@@ -34,7 +33,7 @@ from llada_tui.tui.sources.engine import EngineCache, ModelChoice
 from llada_tui.tui.sources.live import LiveSource
 from llada_tui.tui.sources.messages import HeaderArrived, RunEnded, RunNotRecorded
 from llada_tui.tui.trace_paths import default_trace_path, free_path
-from llada_tui.tui.widgets.timeline import Timeline
+from llada_tui.tui.trace_view import TraceView
 
 STOP_WAIT_SECONDS = 120  # a step of a large model on a slow device can take a while
 # A seed changes nothing when every step takes the most likely tokens and unmasks the most
@@ -124,19 +123,13 @@ class LiveApp(PlayerApp):
         Binding("x", "cancel", "Cancel", tooltip="Cancel the run at its next step", show=False, id="cancel"),
     ]
 
-    class RunSwitched(Message):
-        """Posted once the previous run has delivered everything: start showing the next."""
-
-        def __init__(self, source: LiveSource) -> None:
-            super().__init__()
-            self.source = source
-
     def __init__(self, engines: EngineCache, prompt: str, options: Any, output: Path | None = None):
         self.engines = engines
         self.options = options
         self.output = output  # -o FILE: later runs go beside it, FILE-2, FILE-3...
         first = LiveSource(engines, prompt, options, output or default_trace_path(prompt))
         self.runs: list[LiveSource] = [first]
+        self.source = first  # the run shown: the view's, from its Loaded message on
         super().__init__(first)
 
     def compose(self) -> ComposeResult:
@@ -147,6 +140,12 @@ class LiveApp(PlayerApp):
     # Textual calls the handlers of every class in the MRO (this one first): no super() calls.
     def on_mount(self) -> None:
         self.query_one(PromptBar).display = False
+
+    def starting_status(self, source: LiveSource) -> str:
+        return f"prompt: {inert_text(source.prompt)}\n\nstarting…"
+
+    def on_trace_view_loaded(self, message: TraceView.Loaded) -> None:
+        self.source = message.source
         self._show_starting()
 
     def on_header_arrived(self, message: HeaderArrived) -> None:
@@ -165,13 +164,12 @@ class LiveApp(PlayerApp):
     def _show_starting(self) -> None:
         """Before the header: the model may still be loading, nothing is being recorded yet."""
         self._show_run(Text("○ starting…" if self.engines.loaded else "○ loading model…", "dim"), running=True)
-        status = Text(f"prompt: {inert_text(self.source.prompt)}\n\nstarting…")
-        self.query_one("#status", Static).update(status)
 
     def _show_run(self, state: Text, *, running: bool, with_path: bool = True) -> None:
         keys = ([("x", "cancel")] if running else []) + [("e", "new prompt"), ("r", "re-run")]
         path = inert_text(str(self.source.path)) if with_path else None
-        self.query_one(RunLine).show(len(self.runs), state, path, keys)
+        for line in self.query(RunLine):  # none once the app is exiting: a run's last messages may come later
+            line.show(len(self.runs), state, path, keys)
 
     # ------------------------------------------------------------------ runs
 
@@ -202,7 +200,7 @@ class LiveApp(PlayerApp):
 
     def action_cancel(self) -> None:
         if not self.source.finished.is_set():
-            self._stop.set()
+            self.view.stop()
             self.notify("cancelling at the next step…", markup=False)
         else:
             self.notify("nothing to cancel: the run is over", markup=False)
@@ -222,14 +220,9 @@ class LiveApp(PlayerApp):
         return free_path(self.output, taken, first_number=len(self.runs) + 1)
 
     async def _switch_when_done(self, old: LiveSource, new: LiveSource) -> None:
-        self._stop.set()
+        self.view.stop()
         await asyncio.to_thread(old.finished.wait)
-        self.post_message(self.RunSwitched(new))  # queued after everything the old run posted
-
-    async def on_live_app_run_switched(self, message: RunSwitched) -> None:
-        await self.switch_source(message.source, "starting…")
-        self.query_one(Timeline).show(0, 0, 0, [])  # the previous run's timeline goes with its grid
-        self._show_starting()
+        self.view.load(new, self.starting_status(new))  # queued after everything the old run posted
 
 
 def run_live_app(prompt: str, options: Any, choice: ModelChoice, output: Path | None = None) -> int:
