@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.kv_cache import KVCache, LayerCache
 
 
 def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
@@ -77,14 +78,17 @@ def block_forward(
     n_heads: int,
     n_kv_heads: int,
     eps: float,
-    attention_mask: Tensor | None = None,
+    mask: Tensor | None = None,
+    cache: LayerCache | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One LLaDA block (weights as arguments, so that one compiled function serves every block).
 
     The block's input is x + previous_ff [B, L, d]; it returns (h, ff) whose sum is its output.
     The previous block's last residual add happens here, where compiled code fuses it with this
     block's first RMSNorm; the sums are the official model's, in the same order.
-    attention_mask (bool, True = may attend) broadcasts to [B, H, L, L]; None attends everywhere.
+    mask (bool, True = may attend) broadcasts to [B, H, L, keys]; None attends everywhere.
+    cache (core/kv_cache.py) keeps this block's keys and values, or lends it those of the
+    positions this input does not cover.
     """
     x = x + previous_ff
     B, L, d = x.shape
@@ -95,10 +99,12 @@ def block_forward(
     q = qk[:, :, :n_heads].transpose(1, 2)  # [B, H, L, D]
     k = qk[:, :, n_heads:].transpose(1, 2)  # [B, Hkv, L, D]
     v = projected[..., n_qk * head_dim :].view(B, L, n_kv_heads, head_dim).transpose(1, 2)
+    if cache is not None:
+        k, v = cache.attend(k, v)
     if n_kv_heads != n_heads:
         k = k.repeat_interleave(n_heads // n_kv_heads, dim=1)
         v = v.repeat_interleave(n_heads // n_kv_heads, dim=1)
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, is_causal=False)  # bidirectional
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=False)  # bidirectional
     h = x + F.linear(y.transpose(1, 2).reshape(B, L, d), attn_out)
     gate, up = F.linear(rms_norm(h, ff_norm, eps), gate_up).chunk(2, dim=-1)  # [B, L, h] each
     return h, F.linear(F.silu(gate) * up, ff_out)
@@ -228,25 +234,44 @@ class LLaDAModel(nn.Module):
         self,
         input_ids: Tensor,
         logits_start: int = 0,
-        key_mask: Tensor | None = None,
         *,
+        mask: Tensor | None = None,
+        positions: Tensor | None = None,
+        cache: KVCache | None = None,
         layer: BlockForward = block_forward,
     ) -> Tensor:
         """Logits [B, L - logits_start, embedding_size] for input_ids [B, L], in the model's dtype.
 
-        The output head runs only for positions >= logits_start. key_mask [B, L] (bool), for training
-        rows of different lengths in one batch: attention sees only the keys where it is True, so each
-        row is computed as if it ended at its last True position (sampling never passes one).
+        The output head runs only for positions >= logits_start. Optional, for samplers and training:
+          - mask (bool, True = may attend), broadcast to [B, heads, L, keys]: e.g. [B, 1, 1, L] for
+            training rows of different lengths, each computed as if it ended at its last key;
+          - positions [L]: the rotary position of each input (default 0..L-1);
+          - cache: a KVCache to fill, or, pointed at a span (KVCache.at), the keys and values of
+            the positions this input does not cover (it covers cache.start .. cache.start + L).
         `layer` computes each block (core/fast.py passes a compiled block_forward).
         """
         config, t = self.config, self.transformer
-        cos, signed_sin = self.rotary(input_ids.shape[1], input_ids.device)
-        mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, L]
+        length = input_ids.shape[1]
+        if positions is None and (cache is None or cache.start == 0):
+            cos, signed_sin = self.rotary(length, input_ids.device)
+        else:
+            if positions is None:
+                positions = torch.arange(cache.start, cache.start + length, device=input_ids.device)
+            cos, signed_sin = (table[positions] for table in self.rotary(int(positions.max()) + 1, input_ids.device))
         x = F.embedding(input_ids, t.wte.weight)  # [B, L, d]
         ff = torch.zeros_like(x)  # adding it is exact, and the first block compiles like the others
-        for block in t.blocks:
+        for i, block in enumerate(t.blocks):
             x, ff = layer(
-                x, ff, cos, signed_sin, *block.weights(), config.n_heads, config.n_kv_heads, config.rms_norm_eps, mask
+                x,
+                ff,
+                cos,
+                signed_sin,
+                *block.weights(),
+                config.n_heads,
+                config.n_kv_heads,
+                config.rms_norm_eps,
+                mask,
+                None if cache is None else cache.layers[i],
             )
         x = t.ln_f(x[:, logits_start:] + ff[:, logits_start:])
         return F.linear(x, t.wte.weight if config.weight_tying else t.ff_out.weight)

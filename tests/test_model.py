@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.kv_cache import KVCache
 from llada_tui.core.llada import LLaDAModel, init_weights
 from llada_tui.core.saving import random_state_dict
 
@@ -62,16 +63,25 @@ def model_with_weights(config: LLaDAConfig, seed: int = 0) -> tuple[LLaDAModel, 
 
 def reference_logits(state: dict[str, torch.Tensor], config: LLaDAConfig, ids: torch.Tensor) -> torch.Tensor:
     """The official model's maths, written out plainly in float64."""
+    return reference_forward(state, config, ids)[0]
+
+
+def reference_forward(state, config, ids, positions=None, mask=None, borrowed=None, start=0):
+    """reference_logits, with what the samplers need: rotary positions [L] (default 0..L-1), a mask
+    [L, keys] (True = may attend), and `borrowed` keys and values per layer ([B, Hkv, T, D] each) of
+    a longer sequence, over which the input (its positions start..start+L) attends, its own keys
+    and values replacing theirs. Returns the logits and each layer's own keys and values."""
     w = {name: t.double() for name, t in state.items()}
     p = "model.transformer."
     B, L = ids.shape
     H, Hkv, D = config.n_heads, config.n_kv_heads, config.d_model // config.n_heads
+    positions = torch.arange(L) if positions is None else positions
 
     def rms_norm(x, weight):
         return x / torch.sqrt((x * x).mean(-1, keepdim=True) + config.rms_norm_eps) * weight
 
     # rotary: dimension i pairs with i + D/2, rotated by angle pos / theta^(2i/D)
-    angle = torch.arange(L, dtype=torch.float64)[:, None] / config.rope_theta ** (
+    angle = positions.double()[:, None] / config.rope_theta ** (
         torch.arange(D // 2, dtype=torch.float64)[None, :] * 2 / D
     )
 
@@ -80,16 +90,24 @@ def reference_logits(state: dict[str, torch.Tensor], config: LLaDAConfig, ids: t
         return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
 
     x = w[p + "wte.weight"][ids]
+    own = []
     for i in range(config.n_layers):
         b = f"{p}blocks.{i}."
         h = rms_norm(x, w[b + "attn_norm.weight"])
         q = rope((h @ w[b + "q_proj.weight"].T).view(B, L, H, D).transpose(1, 2))
         k = rope((h @ w[b + "k_proj.weight"].T).view(B, L, Hkv, D).transpose(1, 2))
         v = (h @ w[b + "v_proj.weight"].T).view(B, L, Hkv, D).transpose(1, 2)
+        own.append((k, v))
+        if borrowed is not None:
+            k_all, v_all = (t.clone() for t in borrowed[i])
+            k_all[:, :, start : start + L], v_all[:, :, start : start + L] = k, v
+            k, v = k_all, v_all
         heads = []
         for head in range(H):
             kv = head // (H // Hkv)
-            scores = q[:, head] @ k[:, kv].transpose(-1, -2) / math.sqrt(D)  # [B, L, L], no mask
+            scores = q[:, head] @ k[:, kv].transpose(-1, -2) / math.sqrt(D)  # [B, L, keys]
+            if mask is not None:
+                scores = scores.masked_fill(~mask, -math.inf)
             weights = torch.exp(scores - scores.amax(-1, keepdim=True))
             weights = weights / weights.sum(-1, keepdim=True)
             heads.append(weights @ v[:, kv])
@@ -99,7 +117,7 @@ def reference_logits(state: dict[str, torch.Tensor], config: LLaDAConfig, ids: t
         x = x + (gate * torch.sigmoid(gate) * up) @ w[b + "ff_out.weight"].T
     x = rms_norm(x, w[p + "ln_f.weight"])
     head_weight = w[p + "wte.weight"] if config.weight_tying else w[p + "ff_out.weight"]
-    return x @ head_weight.T
+    return x @ head_weight.T, own
 
 
 @pytest.mark.parametrize(
@@ -163,7 +181,7 @@ def test_key_mask_computes_each_row_as_if_it_ended_there(tiny_model):
     lengths = (10, 16)
     key_mask = torch.arange(16)[None, :] < torch.tensor(lengths)[:, None]
     with torch.no_grad():
-        padded = tiny_model(ids, key_mask=key_mask)
+        padded = tiny_model(ids, mask=key_mask[:, None, None, :])
         for row, length in enumerate(lengths):
             alone = tiny_model(ids[row : row + 1, :length])
             torch.testing.assert_close(padded[row : row + 1, :length], alone, rtol=1e-5, atol=1e-5)
@@ -325,3 +343,53 @@ def test_init_weights_for_training_from_scratch():
     assert abs(state["model.transformer.ff_out.weight"].std() - 0.02) < 2e-3  # the head is not a residual
     assert abs(state["model.transformer.blocks.0.attn_out.weight"].std() - 0.005) < 5e-4  # 0.02 / sqrt(16)
     assert abs(state["model.transformer.blocks.0.ff_out.weight"].std() - 0.005) < 5e-4
+
+
+def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((got.double() - expected).abs().max() / expected.abs().max())
+
+
+@pytest.mark.parametrize("overrides", [{}, {"n_kv_heads": 2}], ids=["mha", "gqa"])
+@pytest.mark.parametrize(("start", "end"), [(8, 20), (8, 12), (0, 20), (4, 9)], ids=["prefix", "dual", "all", "inner"])
+def test_a_cached_forward_attends_over_the_kept_keys(overrides, start, end):
+    """A KVCache filled on one sequence, then a forward over positions start..end of another: the
+    float64 restatement with the first sequence's keys and values outside the span."""
+    config = small_config(**overrides)
+    model, state = model_with_weights(config)
+    generator = torch.Generator().manual_seed(5)
+    stale = torch.randint(0, config.vocab_size, (2, 20), generator=generator)
+    fresh = stale.clone()
+    fresh[:, start:end] = torch.randint(0, config.vocab_size, (2, end - start), generator=generator)
+    cache = KVCache(config.n_layers)
+    with torch.no_grad():
+        full = model(stale, cache=cache)
+        cached = model(fresh[:, start:end], cache=cache.at(start))
+    expected_full, kept = reference_forward(state, config, stale)
+    expected = reference_forward(
+        state, config, fresh[:, start:end], torch.arange(start, end), borrowed=kept, start=start
+    )[0]
+    assert relative_error(full, expected_full) < 1e-5
+    assert relative_error(cached, expected) < 1e-5
+    if (start, end) != (0, 20):  # stale keys matter: the uncached forward of the new sequence differs
+        assert relative_error(model(fresh)[:, start:end].detach(), expected) > 1e-3
+
+
+def test_positions_and_a_mask_follow_the_restatement():
+    """Explicit rotary positions (a block's twin, as WINO appends) and a mask over the keys."""
+    config = small_config(n_kv_heads=2)
+    model, state = model_with_weights(config)
+    ids = torch.randint(0, config.vocab_size, (1, 16), generator=torch.Generator().manual_seed(6))
+    positions = torch.cat([torch.arange(12), torch.arange(8, 12)])  # the last four repeat positions 8..11
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    mask[:12, 12:] = False  # the first twelve do not see the last four
+    mask[12:, 8:12] = ~torch.eye(4, dtype=torch.bool)  # each of the last four sees all but its twin
+    with torch.no_grad():
+        got = model(ids, positions=positions, mask=mask)
+    expected = reference_forward(state, config, ids, positions, mask=mask)[0]
+    assert relative_error(got, expected) < 1e-5
+    assert relative_error(model(ids).detach(), expected) > 1e-3  # positions and mask changed the result
+
+
+def test_an_empty_cache_cannot_be_used():
+    with pytest.raises(ValueError, match="the cache is empty"):
+        KVCache(2).at(4)

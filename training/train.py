@@ -214,7 +214,7 @@ def train(config: TrainConfig, out: Path, device: str, resume: Path | None, fina
         ids = chunk_ids[rows]
         noisy, weight, reply, keys = mask_batch(ids, chunk_prompt_len[rows], config, mask_id, generator)
         with autocast:
-            logits = forward(noisy, key_mask=keys)
+            logits = forward(noisy, mask=keys[:, None, None, :])
         loss_per_token = F.cross_entropy(logits.float().flatten(0, 1), ids.flatten(), reduction="none")
         loss = (loss_per_token * weight.flatten()).sum() / reply.sum()
         optimizer.zero_grad(set_to_none=True)
