@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from llada_tui.core.kv_cache import KVCache
 from llada_tui.core.llada import LLaDAModel, block_forward
 
 
@@ -78,6 +79,10 @@ class FastLLaDA:
                 self.graphs = False
                 return self.logits(ids, start)
         return self._captured[1].run(ids)
+
+    def predict_cached(self, ids: Tensor, start: int, cache: KVCache) -> Tensor:
+        """The cached samplers' forward (core/cached.py), eagerly for now: no graphs or compile."""
+        return self.model.predict_cached(ids, start, cache)
 
     def _try_compiled(self, ids: Tensor, start: int) -> None:
         self._checked = True

@@ -281,6 +281,10 @@ class LLaDAModel(nn.Module):
         ignored, as the official model ignores it (LLaDA was trained without padding masks)."""
         return self(ids, logits_start=start)
 
+    def predict_cached(self, ids: Tensor, start: int, cache: KVCache) -> Tensor:
+        """For the cached samplers (core/cached.py): logits of positions start.. of ids, with `cache`."""
+        return self(ids, logits_start=start, cache=cache)
+
 
 def init_weights(model: LLaDAModel, std: float = 0.02) -> None:
     """Random normal weights for a model trained from scratch; norms start at one.

@@ -63,22 +63,23 @@ def generate_threshold(
             logits = model.predict(x, prompt_len)  # [B, G, V]
             forwards += 1
             block_logits = logits[:, block_start - prompt_len : block_end - prompt_len]  # [B, n, V]
-            x0 = add_gumbel_noise(block_logits, temperature, x.shape[1], block_start).argmax(dim=-1)  # [B, n]
-            if remasking == "random":
-                confidence = torch.rand(x.shape, device=x.device)[:, block_start:block_end]
-            else:
-                probs = torch.softmax(block_logits.to(torch.float64), dim=-1)
-                confidence = torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)
             count = None if threshold is not None else schedule[step_in_block]
-            transfer = committed_positions(confidence, masked, block_start, block_end, threshold, count)
-            x[:, block_start:block_end] = torch.where(
-                transfer[:, block_start:block_end], x0, x[:, block_start:block_end]
+            x0, transfer = transfer_step(
+                block_logits,
+                x.shape[1],
+                block_start,
+                masked[:, block_start:block_end],
+                temperature,
+                remasking,
+                threshold,
+                count,
             )
+            x[:, block_start:block_end] = torch.where(transfer, x0, x[:, block_start:block_end])
             if capture is not None:
                 offset = block_start - prompt_len
-                capture.capture(
-                    block, offset, logits[0, offset:], masked[0, block_start:], transfer[0, block_start:], x0[0]
-                )
+                committed = torch.zeros_like(masked[0, block_start:])
+                committed[:block_length] = transfer[0]
+                capture.capture(block, offset, logits[0, offset:], masked[0, block_start:], committed, x0[0])
             step_in_block += 1
     if capture is not None:
         capture.finish()
@@ -90,27 +91,42 @@ def check_threshold(threshold: float | None) -> None:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
 
 
-def committed_positions(
-    confidence: Tensor, masked: Tensor, block_start: int, block_end: int, threshold: float | None, count: int | None
-) -> Tensor:
-    """[B, L] bool: what one step commits, from the confidence [B, n] of the block's positions.
+def transfer_step(
+    logits: Tensor,
+    row_length: int,
+    offset: int,
+    masked: Tensor,
+    temperature: float,
+    remasking: str,
+    threshold: float | None,
+    count: int | None,
+) -> tuple[Tensor, Tensor]:
+    """One step of the source's `get_transfer_index`, for the block: its predictions and what it commits.
 
-    Ranked as the source ranks: torch.topk over the whole row (-inf where not masked or after the
-    block), k = the row's masked count; then the first `count`, or the first and every further
-    one at or above the threshold.
+    logits [B, n, V] are the block's, at `offset` in the row of `row_length` positions the source's
+    forward returned (its random draws and its ranking cover that whole row); masked [B, n] is the
+    block's mask. Returns x0 [B, n] and the commits [B, n] (bool): torch.topk over the row's
+    confidences (-inf where not masked), k = the masked count; then the first `count`, or the
+    first and every further one at or above the threshold.
     """
-    ranked = torch.full(masked.shape, -torch.inf, dtype=confidence.dtype, device=masked.device)
-    ranked[:, block_start:block_end] = torch.where(masked[:, block_start:block_end], confidence, -torch.inf)
-    transfer = torch.zeros_like(masked)
-    for row in range(masked.shape[0]):
-        k = int(masked[row, :block_end].sum())
-        if k == 0:
-            continue  # this row's block is done; another row's is not
-        values, indices = torch.topk(ranked[row], k)
+    batch, n, _ = logits.shape
+    x0 = add_gumbel_noise(logits, temperature, row_length, offset).argmax(dim=-1)  # [B, n]
+    if remasking == "random":
+        confidence = torch.rand((batch, row_length), device=logits.device)[:, offset : offset + n]
+    else:
+        probs = torch.softmax(logits.to(torch.float64), dim=-1)
+        confidence = torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)
+    ranked = torch.full((batch, row_length), -torch.inf, dtype=confidence.dtype, device=logits.device)
+    ranked[:, offset : offset + n] = torch.where(masked, confidence, -torch.inf)
+    transfer = torch.zeros((batch, row_length), dtype=torch.bool, device=logits.device)
+    for row in range(batch):
+        k = int(masked[row].sum())
         if count is not None:
-            keep = torch.arange(k, device=indices.device) < count
-        else:
-            keep = values >= threshold
-            keep[0] = True
+            k = min(k, count)
+        if k == 0:
+            continue  # this row's block is done (another row's is not), or the schedule has run out
+        values, indices = torch.topk(ranked[row], k)
+        keep = torch.ones_like(values, dtype=torch.bool) if threshold is None else values >= threshold
+        keep[0] = True
         transfer[row, indices[keep]] = True
-    return transfer
+    return x0, transfer[:, offset : offset + n]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+import fast_dllm_source
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,63 +13,6 @@ from llada_tui.core.sampler import generate
 from llada_tui.core.threshold import generate_threshold
 
 SEED = 99
-
-
-def fast_dllm_generate(
-    model, prompt, steps, gen_length, block_length, temperature=0.0, remasking="low_confidence", threshold=None
-):
-    """shared/SAMPLERS.md "Fast-dLLM: confidence threshold", point by point, over the whole sequence.
-
-    Returns the final tokens, the number of forwards, and per forward the sorted positions each
-    row committed (relative to the first generated token).
-    """
-    batch, prompt_len = prompt.shape
-    x = torch.full((batch, prompt_len + gen_length), MASK_ID, dtype=torch.long)
-    x[:, :prompt_len] = prompt
-    num_blocks = gen_length // block_length
-    block_steps = steps // num_blocks
-    nfe, commits = 0, []
-    for block in range(num_blocks):
-        start, end = prompt_len + block * block_length, prompt_len + (block + 1) * block_length
-        m = (x[:, start:end] == MASK_ID).sum(dim=1).tolist()
-        i = 0
-        while True:
-            nfe += 1
-            mask_index = x == MASK_ID
-            logits = model(x)
-            mask_index[:, end:] = False
-            if temperature > 0:
-                logits64 = logits.to(torch.float64)
-                noisy = logits64.exp() / (-torch.log(torch.rand_like(logits64, dtype=torch.float64))) ** temperature
-            else:
-                noisy = logits
-            x0 = noisy.argmax(dim=-1)
-            if remasking == "low_confidence":
-                x0_p = F.softmax(logits.to(torch.float64), dim=-1).gather(-1, x0[..., None])[..., 0]
-            else:
-                x0_p = torch.rand((batch, x.shape[1]))
-            x0 = torch.where(mask_index, x0, x)
-            confidence = torch.where(mask_index, x0_p, -math.inf)
-            transfer = torch.zeros_like(mask_index)
-            row_commits = []
-            for row in range(batch):
-                if threshold is not None:
-                    k = int(mask_index[row].sum())
-                else:
-                    k = m[row] // block_steps + (1 if i < m[row] % block_steps else 0)
-                _, chosen = torch.topk(confidence[row], k)
-                transfer[row, chosen] = True
-                if threshold is not None:
-                    for n in range(1, k):
-                        if confidence[row, chosen[n]] < threshold:
-                            transfer[row, chosen[n]] = False
-                row_commits.append(sorted((torch.nonzero(transfer[row])[:, 0] - prompt_len).tolist()))
-            x[transfer] = x0[transfer]
-            commits.append(row_commits)
-            i += 1
-            if (x[:, start:end] == MASK_ID).sum() == 0:
-                break
-    return x, nfe, commits
 
 
 CASES = {
@@ -105,7 +47,7 @@ def run(model, prompt, case):
 
 def run_source(model, prompt, case):
     torch.manual_seed(SEED)
-    return fast_dllm_generate(model, prompt, **case)
+    return fast_dllm_source.generate(model, prompt, **case)
 
 
 @pytest.mark.parametrize("name", CASES)

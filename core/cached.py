@@ -1,0 +1,117 @@
+"""Fast-dLLM's cached samplers (NVlabs/Fast-dLLM, llada/generate.py: `generate_with_prefix_cache`,
+`generate_with_dual_cache`), step for step, with or without a confidence threshold.
+
+Per block:
+  1. one full forward of the whole sequence, which fills a KVCache (core/kv_cache.py) and
+     commits in the block exactly as the threshold sampler does (core/threshold.py);
+  2. then, at least once and until the block has no mask left, a forward with the cache:
+     - prefix: over the block and everything after it, attending over the cached keys and
+       values of the positions before the block;
+     - dual: over the block alone, attending over the cached ones before and after it;
+     committing in the block as in 1 (the confidences ranked over the row the forward returned).
+The cached keys and values are the block start's: later commits outside the forward's span are
+not seen until the next block. That makes these samplers approximations of the uncached one;
+their traces say so. Every forward is a step, including a cached one that finds the block full
+(the source runs it and counts it). Without a threshold, the step counts follow the reference's
+schedule; a forward past its end commits nothing (the source indexes past it and fails there).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from llada_tui.core.config import LLaDAConfig
+from llada_tui.core.kv_cache import KVCache
+from llada_tui.core.sampler import check_arguments, num_transfer_tokens
+from llada_tui.core.step_capture import Recorder, StepCapture
+from llada_tui.core.threshold import check_threshold, transfer_step
+
+CACHES = ("prefix", "dual")
+
+
+class CachingPredictor(Protocol):
+    config: LLaDAConfig
+
+    def predict_cached(self, ids: Tensor, start: int, cache: KVCache) -> Tensor:
+        """Logits of positions start.. of ids, filling `cache` or (pointed at a span) reading it."""
+        ...
+
+
+@torch.no_grad()
+def generate_cached(
+    model: CachingPredictor,
+    prompt: Tensor,
+    steps: int = 128,
+    gen_length: int = 128,
+    block_length: int = 128,
+    temperature: float = 0.0,
+    remasking: str = "low_confidence",
+    mask_id: int = 126336,
+    threshold: float | None = None,
+    cache: str = "prefix",
+    *,
+    recorder: Recorder | None = None,
+    topk: int = 5,
+) -> tuple[Tensor, int]:
+    """Sample `gen_length` tokens after `prompt` [B, P]; returns ([B, P + gen_length] ids, forwards run).
+
+    `recorder` (batch of one only) gets one Step per forward. A cached step's candidates cover the
+    positions its forward predicts: the block and everything after it (prefix), the block (dual).
+    """
+    check_arguments(prompt, None, steps, gen_length, block_length, temperature, 0.0, remasking, topk)
+    check_threshold(threshold)
+    if cache not in CACHES:
+        raise ValueError(f"unknown cache {cache!r}; use prefix or dual")
+    batch, prompt_len = prompt.shape
+    if recorder is not None and batch != 1:
+        raise ValueError(f"recording follows one sequence; got a batch of {batch} prompts")
+    if bool((prompt == mask_id).any()):
+        raise ValueError("the cached samplers do not fill mask tokens inside the prompt")
+
+    x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :prompt_len] = prompt
+    length = x.shape[1]
+    capture = StepCapture(recorder, topk, x.device) if recorder is not None else None
+    schedule = num_transfer_tokens(block_length, steps // (gen_length // block_length))
+    forwards = 0
+    for block, block_start in enumerate(range(prompt_len, length, block_length)):
+        block_end = block_start + block_length
+        span_end = length if cache == "prefix" else block_end  # what a cached forward covers
+        kept = KVCache(model.config.n_layers)
+        step_in_block = 0
+        # The full forward, then at least one cached one, then cached ones while the block has masks.
+        while step_in_block < 2 or bool((x[:, block_start:block_end] == mask_id).any()):
+            masked = x[:, block_start:] == mask_id  # [B, L - block_start]: the block first
+            if step_in_block == 0:
+                logits = model.predict_cached(x, block_start, kept)  # [B, L - block_start, V]
+                row_length, offset = length, block_start
+            else:
+                logits = model.predict_cached(x[:, block_start:span_end], 0, kept.at(block_start))
+                row_length, offset = span_end - block_start, 0
+            forwards += 1
+            count = None
+            if threshold is None:
+                count = schedule[step_in_block] if step_in_block < len(schedule) else 0
+            x0, transfer = transfer_step(
+                logits[:, :block_length],
+                row_length,
+                offset,
+                masked[:, :block_length],
+                temperature,
+                remasking,
+                threshold,
+                count,
+            )
+            x[:, block_start:block_end] = torch.where(transfer, x0, x[:, block_start:block_end])
+            if capture is not None:
+                rows = logits.shape[1]
+                committed = torch.zeros_like(masked[0, :rows])
+                committed[:block_length] = transfer[0]
+                capture.capture(block, block_start - prompt_len, logits[0], masked[0, :rows], committed, x0[0])
+            step_in_block += 1
+    if capture is not None:
+        capture.finish()
+    return x, forwards
