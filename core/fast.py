@@ -84,6 +84,10 @@ class FastLLaDA:
         """The cached samplers' forward (core/cached.py), eagerly for now: no graphs or compile."""
         return self.model.predict_cached(ids, start, cache)
 
+    def predict_masked(self, ids: Tensor, start: int, mask: Tensor, positions: Tensor) -> Tensor:
+        """WINO's forward (core/wino.py), eagerly for now."""
+        return self.model.predict_masked(ids, start, mask, positions)
+
     def _try_compiled(self, ids: Tensor, start: int) -> None:
         self._checked = True
         try:

@@ -285,6 +285,10 @@ class LLaDAModel(nn.Module):
         """For the cached samplers (core/cached.py): logits of positions start.. of ids, with `cache`."""
         return self(ids, logits_start=start, cache=cache)
 
+    def predict_masked(self, ids: Tensor, start: int, mask: Tensor, positions: Tensor) -> Tensor:
+        """For WINO (core/wino.py): logits of positions start.. of ids, with an attention mask and positions."""
+        return self(ids, logits_start=start, mask=mask, positions=positions)
+
 
 def init_weights(model: LLaDAModel, std: float = 0.02) -> None:
     """Random normal weights for a model trained from scratch; norms start at one.

@@ -26,7 +26,7 @@ Recorder = Callable[[Step], None]
 
 
 class StepCapture:
-    """Steps for `recorder`, each with `topk` candidates per still-masked position (0: none)."""
+    """Steps for `recorder`, each with `topk` candidates per position the step predicted for (0: none)."""
 
     def __init__(self, recorder: Recorder, topk: int, device: torch.device):
         self.recorder, self.topk, self.device = recorder, topk, device
@@ -35,15 +35,26 @@ class StepCapture:
         self.index = 0
         self.timer = StepTimer(device)
 
-    def capture(self, block: int, offset: int, logits: Tensor, masked: Tensor, committed: Tensor, x0: Tensor) -> None:
+    def capture(
+        self,
+        block: int,
+        offset: int,
+        logits: Tensor,
+        candidates: Tensor,
+        changed: Tensor,
+        new_ids: Tensor,
+        confidences: Tensor | None = None,
+    ) -> None:
         """One step, for the generated positions offset.. (the current block's first).
 
         logits [R, V]: the step's logits of those positions (after any the sampler banned);
-        masked, committed [R] bool: masked before the step, committed by it; x0 [n]: the
-        predictions for the first n positions, the ones the step could commit.
-        A recorder's StopSampling propagates from here.
+        candidates, changed [R] bool: the positions whose top-k guesses are recorded (those masked
+        before the step; a revising sampler adds the decoded ones it judged), those the step
+        changed; new_ids [n <= R]: the new tokens of the first n positions (a later one never
+        changes); confidences [n]: what to record as each new token's confidence (default: its
+        softmax probability under `logits`). A recorder's StopSampling propagates from here.
         """
-        packed = pack_step(committed, masked, x0, F.softmax(logits, dim=-1), self.topk)
+        packed = pack_step(changed, candidates, new_ids, F.softmax(logits, dim=-1), self.topk, confidences)
         self.in_flight.append(PendingStep(self.index, block, offset, packed, self.timer))
         self.index += 1
         self.timer = StepTimer(self.device)
@@ -85,17 +96,20 @@ class StepTimer:
         return self.events[0].elapsed_time(self.events[1])
 
 
-def pack_step(changed: Tensor, masked: Tensor, x0: Tensor, probs: Tensor, topk: int) -> Tensor:
+def pack_step(
+    changed: Tensor, candidates: Tensor, new_ids: Tensor, probs: Tensor, topk: int, confidences: Tensor | None = None
+) -> Tensor:
     """One step's record as one float64 tensor [R, 4 + 2k] on the device (exact for ids and probabilities).
 
-    changed, masked: [R] bool, what this step committed and what was masked before it;
-    probs: [R, V] softmax of this step's (un-noised) logits; x0: [n] predictions of the first n
-    rows, the ones a step can commit (the columns of id and confidence are 0 after them).
+    changed, candidates: [R] bool (see StepCapture.capture); probs: [R, V] softmax of this step's
+    (un-noised) logits; new_ids [n]: the new tokens of the first n rows, confidences [n] theirs
+    (default: their probability); the columns of id and confidence are 0 after them.
     """
     k = min(topk, probs.shape[-1])
-    chosen = torch.gather(probs[: len(x0)], -1, x0.unsqueeze(-1)).squeeze(-1)
-    padding = (0, len(changed) - len(x0))
-    columns = [changed, masked, F.pad(x0, padding), F.pad(chosen, padding)]
+    if confidences is None:
+        confidences = torch.gather(probs[: len(new_ids)], -1, new_ids.unsqueeze(-1)).squeeze(-1)
+    padding = (0, len(changed) - len(new_ids))
+    columns = [changed, candidates, F.pad(new_ids, padding), F.pad(confidences, padding)]
     packed = torch.stack([c.to(torch.float64) for c in columns], dim=-1)  # [R, 4]
     if k:
         values, ids = top_k(probs, k)
@@ -151,22 +165,22 @@ class PendingStep:
 
 def unpack_step(index: int, block: int, rows: np.ndarray, offset: int, k: int, wall_ms: float) -> Step:
     """A Step from pack_step's rows [R, 4 + 2k]; row r is generated position offset + r."""
-    committed = np.flatnonzero(rows[:, 0])
+    changed = np.flatnonzero(rows[:, 0])
     candidates = None
     if k:
-        still_masked = np.flatnonzero(rows[:, 1])
+        predicted = np.flatnonzero(rows[:, 1])
         candidates = Candidates(
-            positions=int32(still_masked + offset),
-            ids=int32(rows[still_masked, 4 : 4 + k]),
-            probs=float32(rows[still_masked, 4 + k :]),
+            positions=int32(predicted + offset),
+            ids=int32(rows[predicted, 4 : 4 + k]),
+            probs=float32(rows[predicted, 4 + k :]),
             k=k,
         )
     return Step(
         index=index,
         block=block,
-        positions=int32(committed + offset),
-        ids=int32(rows[committed, 2]),
-        confidences=float32(rows[committed, 3]),
+        positions=int32(changed + offset),
+        ids=int32(rows[changed, 2]),
+        confidences=float32(rows[changed, 3]),
         wall_ms=wall_ms,
         candidates=candidates,
     )

@@ -1,0 +1,180 @@
+"""WINO's revising sampler (core/wino.py) against a plain restatement of its source (shared/SAMPLERS.md)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from sampler_models import MASK_ID, peaked_model
+
+from llada_tui.core.records import Step
+from llada_tui.core.wino import generate_wino
+
+SEED = 11
+
+
+def wino_source(model, prompt, gen_length, block_length, temperature=0.0, threshold=0.6, threshold_back=0.9):
+    """decoding_wino, point by point, over the whole extended row (prompt, answer, shadow block).
+
+    Returns the answer, the number of forwards and per forward (committed, re-masked) positions,
+    relative to the first generated token.
+    """
+    P, B = prompt.shape[1], block_length
+    real = P + gen_length
+    x = torch.full((1, real + B), MASK_ID, dtype=torch.long)
+    x[:, :P] = prompt
+    forwards, changes = 0, []
+    for start in range(P, real, B):
+        end = start + B
+        mask_index = x == MASK_ID
+        mask_index[:, end:] = False
+        judged = torch.zeros_like(mask_index)  # shadow positions whose twin is decoded
+        judged[:, -B:] = ~mask_index[:, start:end]
+        position_ids = torch.cat([torch.arange(real), torch.arange(start, end)])
+        attention = torch.ones(1, 1, real + B, real + B, dtype=torch.bool)
+        attention[:, :, :, -B:] = False
+        attention[:, :, -B:, -B:] = True
+        attention[:, :, -B:, start:end] = ~torch.eye(B, dtype=torch.bool)
+        last_accept = 30
+        while mask_index.any():
+            max_accept = min(max(int(mask_index.sum() * 0.7), 5), 20)
+            logits = model(x, mask=attention, positions=position_ids)
+            forwards += 1
+            if temperature > 0:
+                logits64 = logits.to(torch.float64)
+                noisy = logits64.exp() / (-torch.log(torch.rand_like(logits64, dtype=torch.float64))) ** temperature
+            else:
+                noisy = logits
+            x0 = noisy.argmax(dim=-1)
+            twin_of_judged = torch.zeros_like(judged)
+            twin_of_judged[:, start:end] = judged[:, -B:]
+            x0[judged] = x[twin_of_judged]
+            x0_p = F.softmax(logits.to(torch.float64), dim=-1).gather(-1, x0[..., None])[..., 0]
+            x0 = torch.where(mask_index, x0, x)
+            confidence = torch.where(mask_index, x0_p, -math.inf)
+            confidence_back = torch.where(judged, x0_p, math.inf)
+            transfer = confidence > threshold
+            if transfer.sum() > max_accept:
+                _, top = torch.topk(confidence, k=max_accept)
+                transfer = torch.zeros_like(transfer)
+                transfer.view(-1)[top] = True
+            elif not transfer.any():
+                transfer.view(-1)[torch.argmax(confidence)] = True
+            x[transfer] = x0[transfer]
+            accepted = int(transfer.sum())
+            remask = torch.zeros_like(transfer)
+            if accepted > 1:
+                remask = confidence_back < threshold_back
+                if remask.sum() >= last_accept:
+                    _, low = torch.topk(confidence_back.view(-1), k=last_accept - 1, largest=False)
+                    remask = torch.zeros_like(remask)
+                    remask.view(-1)[low] = True
+            remask_twins = torch.zeros_like(remask)
+            remask_twins[:, start:end] = remask[:, -B:]
+            x[remask_twins] = MASK_ID
+            mask_index[transfer] = False
+            mask_index[remask_twins] = True
+            transfer_shadows = torch.zeros_like(transfer)
+            transfer_shadows[:, -B:] = transfer[:, start:end]
+            judged[transfer_shadows] = True
+            judged[remask] = False
+            last_accept = accepted
+            changes.append(
+                (
+                    (torch.nonzero(transfer[0])[:, 0] - P).tolist(),
+                    (torch.nonzero(remask_twins[0])[:, 0] - P).tolist(),
+                )
+            )
+    return x[:, :real], forwards, changes
+
+
+SETTINGS = {
+    "defaults": dict(gen_length=16, block_length=8),
+    "one-block": dict(gen_length=16, block_length=16),
+    "low-threshold": dict(gen_length=16, block_length=8, threshold=0.3),
+    "re-mask-often": dict(gen_length=16, block_length=8, threshold=0.2, threshold_back=0.5),
+    "max-accept": dict(gen_length=32, block_length=32, threshold=0.05, threshold_back=0.3),
+    "re-mask-cap": dict(gen_length=32, block_length=32, threshold=0.01, threshold_back=0.99),
+    "temperature": dict(gen_length=16, block_length=8, threshold=0.3, temperature=0.7),
+}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return peaked_model(seed=2)
+
+
+@pytest.fixture(scope="module")
+def prompt():
+    return torch.tensor([[5, 17, 42, 8, 33, 21, 3]])
+
+
+def run(model, prompt, case):
+    steps: list[Step] = []
+    torch.manual_seed(SEED)
+    out, forwards = generate_wino(model, prompt, **case, mask_id=MASK_ID, recorder=steps.append)
+    return out, forwards, steps
+
+
+def split(step: Step) -> tuple[list[int], list[int]]:
+    """A step's (committed, re-masked) positions."""
+    commits = sorted(p for p, i in zip(step.positions, step.ids) if i != MASK_ID)
+    remasks = sorted(p for p, i in zip(step.positions, step.ids) if i == MASK_ID)
+    return commits, remasks
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_matches_the_source_forward_for_forward(model, prompt, name):
+    case = SETTINGS[name]
+    out, forwards, steps = run(model, prompt, case)
+    torch.manual_seed(SEED)
+    expected, nfe, changes = wino_source(model, prompt, **case)
+    assert torch.equal(out, expected)
+    assert forwards == nfe == len(steps)
+    assert [split(step) for step in steps] == changes
+    torch.manual_seed(SEED)  # recording only observes
+    assert torch.equal(generate_wino(model, prompt, **case, mask_id=MASK_ID)[0], out)
+
+
+def test_the_settings_reach_every_rule(model, prompt):
+    """Between them the settings re-mask, hit the max_accept cap, and hit the re-mask cap."""
+
+    def changes(name):
+        return [split(step) for step in run(model, prompt, SETTINGS[name])[2]]
+
+    assert any(remasks for _, remasks in changes("re-mask-often"))
+    assert not any(remasks for _, remasks in changes("defaults"))
+    capped = changes("max-accept")
+    assert len(capped[0][0]) == 20  # 32 masked: 0.7 x 32 = 22, capped at 20
+    # At threshold_back 0.99 nearly every decoded token is doubted: the cap (last_accept - 1) decides.
+    cap = changes("re-mask-cap")
+    assert any(0 < len(remasks) == len(cap[i - 1][0]) - 1 for i, (_, remasks) in enumerate(cap) if i)
+
+
+def test_a_re_masked_position_carries_the_shadow_confidence_and_its_history(model, prompt):
+    _, _, steps = run(model, prompt, SETTINGS["re-mask-often"])
+    remask = next(step for step in steps if MASK_ID in step.ids)
+    i = list(remask.ids).index(MASK_ID)
+    position = remask.positions[i]
+    assert remask.confidences[i] < 0.5  # below threshold_back: why it was re-masked
+    earlier = [s for s in steps if s.index < remask.index and position in s.positions]
+    assert earlier and earlier[-1].ids[list(earlier[-1].positions).index(position)] != MASK_ID
+    # the step's candidates judged the decoded position (from its shadow) before re-masking it
+    assert position in remask.candidates.positions
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(threshold=1.5), "threshold must be between 0 and 1"),
+        (dict(threshold_back=-1.0), "threshold_back must be between 0 and 1"),
+        (dict(prompt=torch.tensor([[5, MASK_ID, 3]])), "mask tokens inside the prompt"),
+        (dict(prompt=torch.tensor([[5, 6], [7, 8]])), "one sequence at a time"),
+    ],
+)
+def test_bad_arguments_raise_one_line_value_errors(model, prompt, kwargs, message):
+    arguments = {**dict(prompt=prompt, gen_length=8, block_length=8, mask_id=MASK_ID), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        generate_wino(model, **arguments)
