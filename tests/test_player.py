@@ -156,11 +156,12 @@ async def test_play_runs_to_the_end_and_stops(trace_path: Path) -> None:
     app = PlayerApp(FileSource.open(trace_path))
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
-        await pilot.press("plus")  # 20 steps/s: 0.8 s to the end
+        await pilot.press(*["minus"] * 2)  # 2 steps/s: 8 s to the end, so a slow key press still finds it playing
         await pilot.press("space")
         assert app.view.playing
         assert "playing" in screen_text(app)
-        for _ in range(200):
+        await pilot.press(*["plus"] * 4)  # 50 steps/s: the rest in under a second
+        for _ in range(500):
             await pilot.pause(0.02)
             if not app.view.playing:
                 break
