@@ -53,6 +53,7 @@ def look(widget: Widget, name: str) -> Style:
 
 
 def cell_looks(widget: Widget, monochrome: bool) -> CellLooks:
+    """The cells' looks a widget has from player.tcss, with colour or without (NO_COLOR)."""
     if monochrome:
         thirds = (look(widget, "early-mono"), Style(), look(widget, "late-mono"))
         return CellLooks(look(widget, "current-mono"), look(widget, "masked-mono"), thirds)
@@ -108,7 +109,7 @@ def _thirds_shown(mode: ColourMode, total_steps: int) -> tuple[str, str]:
     return f"≤{first_plain}", f"≥{first_bold + 1}"  # as 1-based steps
 
 
-Piece = tuple[str, "str | Style | None"]  # a run of text and its look: a name of LOOK_NAMES, a colour, or none
+Piece = tuple[str, str | Style | None]  # a run of text and its look: a name of LOOK_NAMES, a colour, or none
 
 
 def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int, compact: bool = False) -> list[Piece]:
