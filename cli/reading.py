@@ -12,6 +12,7 @@ from typing import Any
 
 from llada_tui.cli.failures import UsageError, check_output
 from llada_tui.core.inert import inert_text
+from llada_tui.core.records import Header
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import Trace, load_trace
 
@@ -52,8 +53,10 @@ def run_info(args: argparse.Namespace) -> int:
     lines = [
         f"prompt:   {inert_text(header.prompt_text)}",
         f"model:    {shown['name']} ({shown['dtype']} on {shown['device']})",
-        "params:   " + ", ".join(f"{key}={inert_text(str(params[key]))}" for key in INFO_PARAMS if key in params),
-        f"steps:    {len(trace.steps)} of {header.total_steps}" + ("" if trace.complete else " (incomplete)"),
+        "params:   "
+        + ", ".join(f"{key}={inert_text(str(params[key]))}" for key in INFO_PARAMS if params.get(key) is not None),
+        f"sampler:  {sampler_line(header)}",
+        f"steps:    {steps_line(trace)}",
         f"status:   {inert_text(trace.warning or 'complete')}",
     ]
     if trace.complete:
@@ -63,6 +66,35 @@ def run_info(args: argparse.Namespace) -> int:
         lines.append(f"          (the answer as it stood after step {len(trace.steps)}; · is a still-masked token)")
     print("\n".join(lines))
     return 0
+
+
+def sampler_line(header: Header) -> str:
+    """The sampler and its settings: "threshold 0.9, prefix KV cache (approximate)"."""
+    params = header.params
+    parts = [inert_text(str(header.sampler))]
+    for key in ("threshold", "threshold_back"):
+        if params.get(key) is not None:
+            parts.append(f"{key.replace('_', ' ')} {inert_text(str(params[key]))}")
+    if header.approximate:
+        cache = inert_text(str(params["cache"]))
+        parts.append(f"{cache} KV cache (approximate: the cached keys are stale until the next block)")
+    return ", ".join(parts)
+
+
+def steps_line(trace: Trace) -> str:
+    """Steps (forwards) with the tokens each committed on average, and the changes of mind."""
+    run = RunIndex.of_trace(trace)
+    total = trace.header.total_steps
+    line = f"{run.length}" + ("" if total is None else f" of {total}")
+    if not trace.complete:
+        line += " (incomplete)"
+    committed = sum(run.committed_per_step)
+    if run.length:
+        line += f"; {committed / run.length:.2f} tokens committed per forward"
+    revised, remasked = sum(run.revised_per_step), sum(run.remasked_per_step)
+    if revised or remasked or trace.header.revises:
+        line += f"; {revised} revised, {remasked} re-masked"
+    return line
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -86,18 +118,29 @@ def run_export(args: argparse.Namespace) -> int:
 
 def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, Any]:
     header = trace.header
-    texts = RunIndex.of_trace(trace).texts
+    run = RunIndex.of_trace(trace)
+    texts, mask_id = run.texts, header.mask_id
+    current = [mask_id] * header.gen_length  # each position's token before the step at hand
     steps = []
     for step in trace.steps:
+        changes = []
+        for pos, token_id, conf in zip(step.positions, step.ids, step.confidences):
+            change = {"pos": pos, "id": token_id, "prev": current[pos], "text": texts.get(token_id, "")}
+            changes.append({**change, "confidence": float(conf)})
+            current[pos] = token_id
         entry: dict[str, Any] = {
             "step": step.index,
             "block": step.block,
             "wall_ms": round(step.wall_ms, 3),
-            "unmasked": [
-                {"pos": pos, "id": token_id, "text": texts.get(token_id, ""), "confidence": float(conf)}
-                for pos, token_id, conf in zip(step.positions, step.ids, step.confidences)
+            "unmasked": [  # the commits: mask -> token
+                {key: change[key] for key in ("pos", "id", "text", "confidence")}
+                for change in changes
+                if change["prev"] == mask_id and change["id"] != mask_id
             ],
+            "changes": changes,
         }
+        if step.forward is not None:
+            entry["forward"] = step.forward
         if with_candidates and step.candidates is not None:
             candidates = step.candidates
             entry["candidates"] = [
@@ -114,9 +157,9 @@ def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, An
         "version": header.version[0],
         "prompt": {"text": header.prompt_text, "ids": header.prompt_ids},
         "model": dict(header.model),
-        "params": dict(header.params),
+        "params": {**header.params, "sampler": header.sampler},
         "steps": steps,
-        "final": {"ids": ids, "text": text},
+        "final": {"ids": ids, "text": text, "nfe": len(trace.steps)},
         "complete": trace.complete,
         "warning": trace.warning,
     }

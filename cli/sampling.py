@@ -12,6 +12,7 @@ import sys
 from llada_tui.cli.failures import RunError, UsageError, check_output
 from llada_tui.core.inert import inert_block, inert_text
 from llada_tui.core.options import SamplingOptions, check_options, check_prompt, check_threads
+from llada_tui.core.records import Step
 
 ENGINE_MODULES = ("torch", "safetensors", "tokenizers", "jinja2")
 
@@ -35,7 +36,12 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
         help="CPU threads for the model (default: OMP_NUM_THREADS, else every core; live leaves one to the UI)",
     )
     sampling = parser.add_argument_group("sampling (as in LLaDA's generate.py)")
-    sampling.add_argument("--steps", type=int, help="sampling steps (default: the model's, else 128)")
+    sampling.add_argument(
+        "--steps",
+        type=int,
+        help="sampling steps (default: the model's, else 128); ignored where the sampler decides its own "
+        "(threshold with --threshold, wino, and the extra forwards of a cache)",
+    )
     sampling.add_argument("--gen-length", type=int, help="tokens to generate (default: the model's, else 128)")
     sampling.add_argument("--block-length", type=int, help="semi-autoregressive block (default: model's, else 32)")
     sampling.add_argument("--temperature", type=float, default=0.0, help="Gumbel noise temperature (default 0)")
@@ -50,6 +56,27 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     sampling.add_argument("--seed", type=int, default=0, help="torch seed set right before sampling (default 0)")
     sampling.add_argument("--topk", type=int, default=5, help="candidates recorded per masked position (0: none)")
     sampling.add_argument("--no-chat-template", action="store_true", help="send the prompt as raw text")
+    strategy = parser.add_argument_group("decoding strategy (beyond LLaDA's reference sampler)")
+    strategy.add_argument(
+        "--sampler",
+        choices=["reference", "threshold", "wino"],
+        default="reference",
+        help="reference: LLaDA's generate.py (default); threshold: Fast-dLLM's confidence threshold; "
+        "wino: WINO's draft-and-verify sampler, which re-masks tokens it stops trusting",
+    )
+    strategy.add_argument(
+        "--threshold",
+        type=float,
+        help="threshold: commit every token at least this confident (without it, the reference's counts); "
+        "wino: commit above it (default 0.6)",
+    )
+    strategy.add_argument("--threshold-back", type=float, help="wino: re-mask a token below this (default 0.9)")
+    strategy.add_argument(
+        "--cache",
+        choices=["none", "prefix", "dual"],
+        default="none",
+        help="Fast-dLLM's KV cache (reference or threshold): an approximation, marked so in the trace",
+    )
     sampling.add_argument(
         "--parse-special",
         action="store_true",
@@ -59,6 +86,10 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampling_options(args: argparse.Namespace) -> SamplingOptions:
     return SamplingOptions(
+        sampler=args.sampler,
+        threshold=args.threshold,
+        threshold_back=args.threshold_back,
+        cache=args.cache,
         steps=args.steps,
         gen_length=args.gen_length,
         block_length=args.block_length,
@@ -144,11 +175,18 @@ def run_record(args: argparse.Namespace) -> int:
             header = recording.make_header(engine, args.prompt, params)
         except (ValueError, ModelLoadError) as error:  # a prompt too long for the model; no chat template
             raise UsageError(str(error)) from None
-        sampling = progress.add_task("sampling", total=params.steps)
+        track = StepCount(params.mask_id)
+        if params.fixed_steps:
+            sampling = progress.add_task("sampling", total=params.steps)
+        else:  # the sampler decides its steps: show the answer's tokens decided so far
+            sampling = progress.add_task("sampling: tokens decided", total=params.gen_length)
+
+        def on_step(step: Step) -> None:
+            track.add(step)
+            progress.update(sampling, completed=track.steps if params.fixed_steps else len(track.decided))
+
         try:
-            end = recording.record_run(
-                engine, header, args.output, on_step=lambda _: progress.advance(sampling), overwrite=args.force
-            )
+            end = recording.record_run(engine, header, args.output, on_step=on_step, overwrite=args.force)
         except FileExistsError:  # another run created it since the check above
             raise UsageError(f"{args.output} exists (another run may be writing it); pass --force") from None
         except Exception as error:
@@ -163,10 +201,27 @@ def run_record(args: argparse.Namespace) -> int:
         else engine.device
     )
     print(
-        f"{params.steps} steps in {end.total_ms / 1000:.1f} s on {where}; trace: {inert_text(str(args.output))}",
+        f"{track.steps} steps in {end.total_ms / 1000:.1f} s on {where}; trace: {inert_text(str(args.output))}",
         file=sys.stderr,
     )
     return 0
+
+
+class StepCount:
+    """Steps seen, and the answer's positions holding a token (a re-mask takes one back)."""
+
+    def __init__(self, mask_id: int):
+        self.mask_id = mask_id
+        self.steps = 0
+        self.decided: set[int] = set()
+
+    def add(self, step: Step) -> None:
+        self.steps += 1
+        for position, token_id in zip(step.positions, step.ids):
+            if token_id == self.mask_id:
+                self.decided.discard(position)
+            else:
+                self.decided.add(position)
 
 
 def run_live(args: argparse.Namespace) -> int:

@@ -110,7 +110,10 @@ def generate_cached(
                 rows = logits.shape[1]
                 committed = torch.zeros_like(masked[0, :rows])
                 committed[:block_length] = transfer[0]
-                capture.capture(block, block_start - prompt_len, logits[0], masked[0, :rows], committed, x0[0])
+                forward = "full" if step_in_block == 0 else "cached"
+                capture.capture(
+                    block, block_start - prompt_len, logits[0], masked[0, :rows], committed, x0[0], forward=forward
+                )
             step_in_block += 1
     if capture is not None:
         capture.finish()

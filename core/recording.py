@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
+from llada_tui.core.cached import generate_cached
 from llada_tui.core.checkpoint import resolve_checkpoint, sampling_defaults
 from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel
@@ -19,10 +21,13 @@ from llada_tui.core.loading import Progress, load_model
 from llada_tui.core.options import SamplingOptions
 from llada_tui.core.params import SamplingParams
 from llada_tui.core.predictor import Predictor
-from llada_tui.core.records import End, Header, Step
-from llada_tui.core.sampler import StopSampling, check_arguments, generate
+from llada_tui.core.records import VARIABLE_STEPS_VERSION, VERSION, End, Header, Step
+from llada_tui.core.sampler import StopSampling, generate
+from llada_tui.core.step_capture import Recorder
+from llada_tui.core.threshold import generate_threshold
 from llada_tui.core.tokenizer import LLaDATokenizer, encode_prompt, load_tokenizer
 from llada_tui.core.trace_writer import TraceWriter
+from llada_tui.core.wino import generate_wino
 
 
 @dataclass
@@ -96,18 +101,10 @@ def make_header(engine: Engine, prompt: str, params: SamplingParams) -> Header:
         params=params.as_header(),
         special_ids=sorted(tokenizer.special_ids),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        version=VERSION if params.fixed_steps else VARIABLE_STEPS_VERSION,
     )
-    check_arguments(
-        torch.tensor([header.prompt_ids]),
-        None,
-        params.steps,
-        params.gen_length,
-        params.block_length,
-        params.temperature,
-        params.cfg_scale,
-        params.remasking,
-        params.topk,
-    )
+    if not header.prompt_ids:  # the options were checked when resolved; the prompt is what is left
+        raise ValueError("the prompt is empty")
     return header
 
 
@@ -142,23 +139,7 @@ def record_run(
     end: End | None = None
     try:
         torch.manual_seed(params.seed)
-        output = generate(
-            engine.predictor,
-            prompt,
-            steps=params.steps,
-            gen_length=params.gen_length,
-            block_length=params.block_length,
-            temperature=params.temperature,
-            cfg_scale=params.cfg_scale,
-            remasking=params.remasking,
-            mask_id=params.mask_id,
-            logits_eos_inf=params.logits_eos_inf,
-            confidence_eos_eot_inf=params.confidence_eos_eot_inf,
-            eos_id=params.eos_id,
-            eot_id=params.eot_id,
-            recorder=recorder,
-            topk=params.topk,
-        )
+        output = sample(engine.predictor, prompt, params, recorder)
         final_ids = output[0, prompt.shape[1] :].tolist()
         end = End(
             status="complete",
@@ -175,6 +156,50 @@ def record_run(
         raise
     finally:
         writer.close(end)
+
+
+def sample(predictor: Predictor, prompt: Tensor, params: SamplingParams, recorder: Recorder) -> Tensor:
+    """The run's sampler, as its parameters name it; returns the whole sequence [1, P + gen_length]."""
+    shared = dict(
+        gen_length=params.gen_length,
+        block_length=params.block_length,
+        temperature=params.temperature,
+        mask_id=params.mask_id,
+        recorder=recorder,
+        topk=params.topk,
+    )
+    if params.sampler == "wino":
+        return generate_wino(
+            predictor, prompt, threshold=params.threshold, threshold_back=params.threshold_back, **shared
+        )[0]
+    # Where the sampler decides its own steps, any valid count will do (gen_length is one).
+    steps = params.steps if params.steps is not None else params.gen_length
+    if params.cache != "none":
+        return generate_cached(
+            predictor,
+            prompt,
+            steps,
+            remasking=params.remasking,
+            threshold=params.threshold,
+            cache=params.cache,
+            **shared,
+        )[0]
+    if params.sampler == "threshold":
+        return generate_threshold(
+            predictor, prompt, steps, remasking=params.remasking, threshold=params.threshold, **shared
+        )[0]
+    return generate(
+        predictor,
+        prompt,
+        steps=steps,
+        cfg_scale=params.cfg_scale,
+        remasking=params.remasking,
+        logits_eos_inf=params.logits_eos_inf,
+        confidence_eos_eot_inf=params.confidence_eos_eot_inf,
+        eos_id=params.eos_id,
+        eot_id=params.eot_id,
+        **shared,
+    )
 
 
 def elapsed_ms(started: float) -> float:

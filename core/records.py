@@ -14,7 +14,13 @@ from types import MappingProxyType
 from typing import Any
 
 FORMAT = "llada-trace"
-VERSION = (1, 0)  # (major, minor): readers refuse a newer major, accept any minor
+# (major, minor): readers refuse a newer major, accept any minor. A run of LLaDA's reference
+# sampler (a fixed number of steps) is written as 1.0, as it always was; a run whose sampler
+# decides its own steps (or revises tokens, or caches) as 2.0, which 1.x readers refuse.
+VERSION = (1, 0)
+VARIABLE_STEPS_VERSION = (2, 0)
+FORWARDS = ("full", "cached")  # what a step's forward was (format 2)
+REVISING_SAMPLERS = ("wino",)
 
 # What a run may be, for the writer and the reader alike (the CLI refuses larger options).
 # LLaDA-8B sees 4096 tokens; these leave room for longer models and keep the player interactive.
@@ -71,6 +77,7 @@ class Step:
     wall_ms: float
     candidates: Candidates | None = None
     texts: Mapping[int, str] = field(default_factory=dict)
+    forward: str | None = None  # "full" or "cached" (a KV cache); None in format 1, where every forward is full
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,23 @@ class Header:
         return self.params["gen_length"]
 
     @property
-    def total_steps(self) -> int:
-        return self.params["steps"]
+    def total_steps(self) -> int | None:
+        """The run's steps, where the sampler fixes them (format 1); None where it decides as it goes."""
+        return self.params["steps"] if self.version[0] < 2 else None
+
+    @property
+    def sampler(self) -> str:
+        return self.params.get("sampler", "reference")
+
+    @property
+    def revises(self) -> bool:
+        """Whether the sampler may change or re-mask a token it wrote."""
+        return self.sampler in REVISING_SAMPLERS
+
+    @property
+    def approximate(self) -> bool:
+        """A run with a KV cache: an approximation of its uncached sampler."""
+        return self.params.get("cache", "none") != "none"
 
     @property
     def block_length(self) -> int:

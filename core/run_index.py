@@ -33,6 +33,8 @@ class RunIndex:
         self.hidden_ids: frozenset[int] = frozenset()  # the mask and special tokens: not part of the answer
         self.masked_after: list[int] = [0]  # [t]: masked positions after t steps
         self.committed_per_step: list[int] = []  # [i]: positions step i turned from masked to a token
+        self.revised_per_step: list[int] = []  # [i]: positions step i turned from one token to another
+        self.remasked_per_step: list[int] = []  # [i]: positions step i turned from a token back to masked
         self.block_starts: list[int] = []  # timeline positions where a block begins, from the steps seen
         self.block_masked_after: list[int] = [0]  # [t]: masks left in step t-1's block after t steps
         self._block_masked: list[int] = []  # masked positions per block, after the steps seen
@@ -70,7 +72,7 @@ class RunIndex:
         mask_id, block_length, last_block = self.mask_id, max(1, self.header.block_length), self.n_blocks - 1
         for step in steps:
             t = len(self.steps)
-            masked, committed = self.masked_after[-1], 0
+            masked, committed, revised, remasked = self.masked_after[-1], 0, 0, 0
             for pos, token_id, conf in zip(step.positions, step.ids, step.confidences):
                 ids = self._change_ids[pos]
                 was_masked = not ids or ids[-1] == mask_id
@@ -80,6 +82,8 @@ class RunIndex:
                 self._change_conf[pos].append(conf)
                 masked += now_masked - was_masked
                 committed += was_masked and not now_masked
+                revised += not was_masked and not now_masked
+                remasked += now_masked and not was_masked
                 self._block_masked[min(pos // block_length, last_block)] += now_masked - was_masked
             if t == 0 or step.block != self.steps[-1].block:
                 self.block_starts.append(t)
@@ -87,6 +91,8 @@ class RunIndex:
             self.steps.append(step)
             self.masked_after.append(masked)
             self.committed_per_step.append(committed)
+            self.revised_per_step.append(revised)
+            self.remasked_per_step.append(remasked)
             self.block_masked_after.append(self._block_masked[min(max(step.block, 0), last_block)])
 
     def finish(self, end: End | None, problem: str | None) -> None:
@@ -113,8 +119,17 @@ class RunIndex:
 
     @property
     def total_steps(self) -> int:
-        """Steps the run was asked for (more than `length` while it is still arriving or if cut short)."""
-        return self.header.total_steps if self.header is not None else 0
+        """The run's steps: those it was asked for where the sampler fixes them (more than `length`
+        while it is still arriving or if cut short), else those seen so far (all, once it ended)."""
+        if self.header is None:
+            return 0
+        fixed = self.header.total_steps
+        return fixed if fixed is not None else len(self.steps)
+
+    @property
+    def steps_known(self) -> bool:
+        """Whether total_steps is final: fixed by the sampler, or the run has ended."""
+        return self.header is not None and (self.header.total_steps is not None or self.ended)
 
     @property
     def gen_length(self) -> int:
@@ -144,9 +159,10 @@ class RunIndex:
         Blocks may take different numbers of steps, so the starts still to come are a promise:
         the steps not yet seen shared evenly by the current block and those after it. A block
         start at `length` itself is a promise too (the next block's first step is not seen yet).
+        A sampler that decides its own steps promises nothing: only the starts seen.
         """
         starts = list(self.block_starts)
-        if self.header is None:
+        if self.header is None or self.header.total_steps is None:
             return starts
         current = self.steps[-1].block if self.steps else 0
         began = starts[-1] if starts else 0

@@ -14,6 +14,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ class StepCapture:
         changed: Tensor,
         new_ids: Tensor,
         confidences: Tensor | None = None,
+        forward: str | None = None,
     ) -> None:
         """One step, for the generated positions offset.. (the current block's first).
 
@@ -52,10 +54,11 @@ class StepCapture:
         before the step; a revising sampler adds the decoded ones it judged), those the step
         changed; new_ids [n <= R]: the new tokens of the first n positions (a later one never
         changes); confidences [n]: what to record as each new token's confidence (default: its
-        softmax probability under `logits`). A recorder's StopSampling propagates from here.
+        softmax probability under `logits`); forward: "full" or "cached", for samplers beyond the
+        reference (None: not recorded). A recorder's StopSampling propagates from here.
         """
         packed = pack_step(changed, candidates, new_ids, F.softmax(logits, dim=-1), self.topk, confidences)
-        self.in_flight.append(PendingStep(self.index, block, offset, packed, self.timer))
+        self.in_flight.append(PendingStep(self.index, block, offset, packed, self.timer, forward))
         self.index += 1
         self.timer = StepTimer(self.device)
         while len(self.in_flight) > self.lag:
@@ -147,8 +150,8 @@ def chunk_width(vocab: int) -> int:
 class PendingStep:
     """A packed step on its way to the host; on a GPU the copy runs without waiting for it."""
 
-    def __init__(self, index: int, block: int, offset: int, packed: Tensor, timer: StepTimer):
-        self.index, self.block, self.offset, self.timer = index, block, offset, timer
+    def __init__(self, index: int, block: int, offset: int, packed: Tensor, timer: StepTimer, forward: str | None):
+        self.index, self.block, self.offset, self.timer, self.forward = index, block, offset, timer, forward
         self.k = (packed.shape[1] - 4) // 2
         if packed.is_cuda:
             self.host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
@@ -160,7 +163,8 @@ class PendingStep:
     def finish(self) -> Step:
         """The Step, once its copy has landed (waits for it)."""
         wall_ms = self.timer.elapsed_ms()
-        return unpack_step(self.index, self.block, self.host.numpy(), self.offset, self.k, wall_ms)
+        step = unpack_step(self.index, self.block, self.host.numpy(), self.offset, self.k, wall_ms)
+        return step if self.forward is None else replace(step, forward=self.forward)
 
 
 def unpack_step(index: int, block: int, rows: np.ndarray, offset: int, k: int, wall_ms: float) -> Step:

@@ -77,9 +77,10 @@ def generate_threshold(
             x[:, block_start:block_end] = torch.where(transfer, x0, x[:, block_start:block_end])
             if capture is not None:
                 offset = block_start - prompt_len
-                committed = torch.zeros_like(masked[0, block_start:])
+                rows = masked[0, block_start:]
+                committed = torch.zeros_like(rows)
                 committed[:block_length] = transfer[0]
-                capture.capture(block, offset, logits[0, offset:], masked[0, block_start:], committed, x0[0])
+                capture.capture(block, offset, logits[0, offset:], rows, committed, x0[0], forward="full")
             step_in_block += 1
     if capture is not None:
         capture.finish()

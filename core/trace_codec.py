@@ -15,16 +15,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from llada_tui.core.msgpack_fields import KINDS, FieldMap
-from llada_tui.core.options import OptionError, check_lengths
+from llada_tui.core.options import OptionError, check_blocks, check_lengths
 from llada_tui.core.records import (
     FORMAT,
+    FORWARDS,
     MAX_GEN_LENGTH,
     MAX_STEPS,
     MAX_TOKEN_ID,
     MAX_TOKEN_TEXT_CHARS,
     MAX_TOPK,
     SEED_RANGE,
-    VERSION,
+    VARIABLE_STEPS_VERSION,
     Candidates,
     End,
     Header,
@@ -82,6 +83,8 @@ def encode_step(step: Step) -> dict[str, Any]:
     if step.texts:
         ids = sorted(step.texts)
         record["texts"] = {"ids": _i32(ids), "texts": [step.texts[i] for i in ids]}
+    if step.forward is not None:
+        record["forward"] = step.forward
     return record
 
 
@@ -131,10 +134,10 @@ def decode_header(record: FieldMap) -> Header:
     version = record.json_like("version", "header version")
     if not (isinstance(version, list) and len(version) == 2 and all(type(v) is int for v in version)):
         raise TraceError("header: version is malformed")
-    if version[0] > VERSION[0]:
+    if version[0] > VARIABLE_STEPS_VERSION[0]:
         raise NewerVersionError(
             f"trace format version {version[0]}.{version[1]} is newer than this llada-tui reads "
-            f"({VERSION[0]}.x); upgrade llada-tui"
+            f"({VARIABLE_STEPS_VERSION[0]}.x); upgrade llada-tui"
         )
     prompt = record.map("prompt", ("text", "ids"), "header prompt")
     if prompt is None:
@@ -145,7 +148,7 @@ def decode_header(record: FieldMap) -> Header:
     params = record.json_like("params", "header params")
     if not isinstance(model, dict) or not isinstance(params, dict):
         raise TraceError("header: model and params must be maps")
-    _check_params(params)
+    _check_params(params, variable_steps=version[0] >= VARIABLE_STEPS_VERSION[0])
     special_ids = record.packed("special_ids", "i", optional=True)
     _check_ids(special_ids, "header special ids")
     return Header(
@@ -160,8 +163,12 @@ def decode_header(record: FieldMap) -> Header:
     )
 
 
-def _check_params(params: dict[str, Any]) -> None:
-    """The sampling parameters, in the ranges the sampler runs with (see core/sampler.py)."""
+def _check_params(params: dict[str, Any], variable_steps: bool) -> None:
+    """The sampling parameters, in the ranges the samplers run with (see core/options.py).
+
+    In format 1 the reference's step rules hold; in format 2 `steps` may be nil (the sampler
+    decided its own) and the sampler's name and thresholds are there.
+    """
 
     def check(key: str, kinds: tuple[type, ...], low: float | None = None, high: float | None = None) -> None:
         value = params.get(key)
@@ -170,12 +177,25 @@ def _check_params(params: dict[str, Any]) -> None:
         if low is not None and not low <= value <= high:
             raise TraceError(f"header params: {key!r} is {value}, outside [{low}, {high}]")
 
-    check("steps", (int,), 1, MAX_STEPS)
     check("gen_length", (int,), 1, MAX_GEN_LENGTH)
-    steps, gen_length = params["steps"], params["gen_length"]
+    gen_length = params["gen_length"]
     check("block_length", (int,), 1, gen_length)
-    try:  # the sampler's own block rules, as the CLI applies them
-        check_lengths(steps, gen_length, params["block_length"])
+    if variable_steps:
+        check("sampler", (str,))
+        if params.get("steps") is not None:
+            check("steps", (int,), 1, MAX_STEPS)
+        for key in ("threshold", "threshold_back"):
+            if params.get(key) is not None:
+                check(key, (int, float), 0, 1)
+        if params.get("cache") is not None:
+            check("cache", (str,))
+    else:
+        check("steps", (int,), 1, MAX_STEPS)
+    try:  # the samplers' own block rules, as the CLI applies them
+        if variable_steps:
+            check_blocks(gen_length, params["block_length"])
+        else:
+            check_lengths(params["steps"], gen_length, params["block_length"])
     except OptionError as error:
         raise TraceError(f"header params: {error}") from None
     check("mask_id", (int,), 0, MAX_TOKEN_ID)
@@ -191,7 +211,7 @@ def _check_params(params: dict[str, Any]) -> None:
             check(key, (bool,))
 
 
-STEP_KEYS = ("type", "step", "block", "pos", "ids", "conf", "wall_ms", "topk", "texts")
+STEP_KEYS = ("type", "step", "block", "pos", "ids", "conf", "wall_ms", "topk", "texts", "forward")
 TOPK_KEYS = ("k", "pos", "ids", "probs")
 
 
@@ -232,7 +252,18 @@ def decode_step(record: FieldMap, header: Header, expected_index: int) -> Step:
         wall_ms=record.number("wall_ms", 0.0, default=0.0),
         candidates=candidates,
         texts=_decode_texts(record.map("texts", TEXTS_KEYS, f"{what} texts")),
+        forward=_decode_forward(record, header),
     )
+
+
+def _decode_forward(record: FieldMap, header: Header) -> str | None:
+    """Format 2's forward kind; a format-1 step's forward is full and unrecorded."""
+    if header.version[0] < VARIABLE_STEPS_VERSION[0]:
+        return None
+    forward = record.string("forward", max_chars=MAX_STATUS_CHARS, default="full")
+    if forward not in FORWARDS:
+        raise TraceError(f"{record.what}: unknown forward {forward[:20]!r}")
+    return forward
 
 
 END_KEYS = ("type", "status", "final_ids", "message", "total_ms", "final_text")
@@ -249,8 +280,10 @@ def decode_end(record: FieldMap, header: Header, steps_read: int) -> End:
     if min(end.final_ids, default=0) < 0:
         raise TraceError("end: a token id is negative")
     if end.status == "complete":
-        if steps_read != header.total_steps:
+        if header.total_steps is not None and steps_read != header.total_steps:
             raise TraceError(f"the end record says complete after {steps_read} of {header.total_steps} steps")
+        if steps_read == 0:
+            raise TraceError("the end record says complete after no step")
         if len(end.final_ids) != header.gen_length:
             raise TraceError(f"the end record's answer has {len(end.final_ids)} of {header.gen_length} tokens")
     return end

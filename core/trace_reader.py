@@ -14,7 +14,7 @@ from typing import IO
 import msgpack
 
 from llada_tui.core.msgpack_fields import KIND_NAMES, KINDS, MAX_RECORD_BYTES, READ_CHUNK, FieldMap
-from llada_tui.core.records import FORMAT, End, Header, NewerVersionError, Step, TraceError
+from llada_tui.core.records import FORMAT, MAX_STEPS, End, Header, NewerVersionError, Step, TraceError
 from llada_tui.core.trace_codec import (
     END_KEYS,
     HEADER_KEYS,
@@ -86,6 +86,7 @@ class TraceReader:
         self.header: Header | None = None
         self.end: End | None = None
         self.steps_read = 0
+        self._last_block = 0
         self.corrupt: str | None = None  # set once the rest of the file cannot be trusted
         self.file_changed = False  # corrupt because another writer replaced or truncated the file
         self.bytes_read = 0
@@ -197,10 +198,16 @@ class TraceReader:
         if kind is None:
             raise TraceError(f"record after step {self.steps_read} is not a map with a type")
         if kind == "step":
-            if self.steps_read >= self.header.total_steps:
-                raise TraceError(f"more steps than the header's {self.header.total_steps}")
+            total = self.header.total_steps
+            if total is not None and self.steps_read >= total:
+                raise TraceError(f"more steps than the header's {total}")
+            if self.steps_read >= MAX_STEPS:
+                raise TraceError(f"more than {MAX_STEPS} steps")
             what = f"step {self.steps_read}"
             step = decode_step(FieldMap(view, what, STEP_KEYS), self.header, self.steps_read)
+            if total is None and step.block < self._last_block:  # blocks of varying length, still in order
+                raise TraceError(f"{what}: block {step.block} after block {self._last_block}")
+            self._last_block = step.block
             self.steps_read += 1
             return step
         if kind == "end":
@@ -241,7 +248,7 @@ def describe_ending(reader: TraceReader) -> str | None:
     """One line on why a trace has no clean end, or None if it ended normally."""
     header = reader.header
     total = header.total_steps if header else 0
-    where = f"after step {reader.steps_read} of {total}"
+    where = f"after step {reader.steps_read}" + ("" if total is None else f" of {total}")
     if reader.file_changed:
         return f"{reader.corrupt} {where}"  # "the file was truncated after step 12 of 64"
     if reader.corrupt is not None:

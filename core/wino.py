@@ -181,6 +181,5 @@ def record_step(
     changed[:block_length] |= remask
     new_ids = torch.where(remask, mask_id, x0[twins])
     confidences = torch.where(remask, confidence_back[answer_end:], x0_p[twins])
-    capture.capture(
-        block, block_start - prompt_len, rows, candidates[block_start:answer_end], changed, new_ids, confidences
-    )
+    offset = block_start - prompt_len
+    capture.capture(block, offset, rows, candidates[block_start:answer_end], changed, new_ids, confidences, "full")

@@ -170,8 +170,8 @@ def header_record(**changes: object) -> dict:
 
 def test_newer_major_version_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.trace"
-    path.write_bytes(msgpack.packb(header_record(version=[2, 0]), use_bin_type=True))
-    with pytest.raises(TraceError, match="version 2.0 is newer"):
+    path.write_bytes(msgpack.packb(header_record(version=[3, 0]), use_bin_type=True))
+    with pytest.raises(TraceError, match="version 3.0 is newer"):
         load_trace(path)
 
 
