@@ -50,8 +50,8 @@ def schedule(masked_counts, block_steps, i):
     return [m // block_steps + (1 if i < m % block_steps else 0) for m in masked_counts]
 
 
-def start(prompt, gen_length):
-    x = torch.full((prompt.shape[0], prompt.shape[1] + gen_length), MASK_ID, dtype=torch.long)
+def start(prompt, gen_length, mask_id):
+    x = torch.full((prompt.shape[0], prompt.shape[1] + gen_length), mask_id, dtype=torch.long)
     x[:, : prompt.shape[1]] = prompt
     return x
 
@@ -61,19 +61,27 @@ def commits_of(transfer, offset):
 
 
 def generate(
-    model, prompt, steps, gen_length, block_length, temperature=0.0, remasking="low_confidence", threshold=None
+    model,
+    prompt,
+    steps,
+    gen_length,
+    block_length,
+    temperature=0.0,
+    remasking="low_confidence",
+    threshold=None,
+    mask_id=MASK_ID,
 ):
     """`generate`: per block, full forwards until the block has no mask."""
-    x, prompt_len = start(prompt, gen_length), prompt.shape[1]
+    x, prompt_len = start(prompt, gen_length, mask_id), prompt.shape[1]
     block_steps = steps // (gen_length // block_length)
     nfe, commits = 0, []
     for block_start in range(prompt_len, x.shape[1], block_length):
         block_end = block_start + block_length
-        m = (x[:, block_start:block_end] == MASK_ID).sum(dim=1).tolist()
+        m = (x[:, block_start:block_end] == mask_id).sum(dim=1).tolist()
         i = 0
         while True:
             nfe += 1
-            mask_index = x == MASK_ID
+            mask_index = x == mask_id
             logits = model(x)
             mask_index[:, block_end:] = False
             x0, transfer = get_transfer_index(
@@ -82,7 +90,7 @@ def generate(
             x[transfer] = x0[transfer]
             commits.append(commits_of(transfer, -prompt_len))
             i += 1
-            if (x[:, block_start:block_end] == MASK_ID).sum() == 0:
+            if (x[:, block_start:block_end] == mask_id).sum() == 0:
                 break
     return x, nfe, commits
 
@@ -97,19 +105,20 @@ def generate_cached(
     remasking="low_confidence",
     threshold=None,
     cache="prefix",
+    mask_id=MASK_ID,
 ):
     """`generate_with_prefix_cache` / `generate_with_dual_cache`: per block, a full forward that fills
     the cache, then cached forwards (at least one) over the block and the rest (prefix) or the block
     (dual) until the block has no mask."""
-    x, prompt_len = start(prompt, gen_length), prompt.shape[1]
+    x, prompt_len = start(prompt, gen_length, mask_id), prompt.shape[1]
     block_steps = steps // (gen_length // block_length)
     nfe, commits = 0, []
     for block_start in range(prompt_len, x.shape[1], block_length):
         block_end = block_start + block_length
-        m = (x[:, block_start:block_end] == MASK_ID).sum(dim=1).tolist()
+        m = (x[:, block_start:block_end] == mask_id).sum(dim=1).tolist()
         kept = KVCache(model.config.n_layers)
         nfe += 1
-        mask_index = x == MASK_ID
+        mask_index = x == mask_id
         logits = model(x, cache=kept)
         mask_index[:, block_end:] = False
         x0, transfer = get_transfer_index(
@@ -121,7 +130,7 @@ def generate_cached(
         while True:
             nfe += 1
             row = x[:, block_start:] if cache == "prefix" else x[:, block_start:block_end]  # a view of x
-            mask_index = row == MASK_ID
+            mask_index = row == mask_id
             mask_index[:, block_length:] = False
             logits = model(row, cache=kept.at(block_start))
             x0, transfer = get_transfer_index(
@@ -129,7 +138,7 @@ def generate_cached(
             )
             row[transfer] = x0[transfer]
             commits.append(commits_of(transfer, block_start - prompt_len))
-            if (x[:, block_start:block_end] == MASK_ID).sum() == 0:
+            if (x[:, block_start:block_end] == mask_id).sum() == 0:
                 break
             i += 1
     return x, nfe, commits
