@@ -115,7 +115,7 @@ class LiveSource(Source):
         from llada_tui.core.sampler import StopSampling
 
         steps_done = 0
-        total = header.params["steps"]
+        of_total = "" if header.total_steps is None else f" of {header.total_steps}"
         batch = StepBatcher(deliver)
 
         def on_step(step: Any) -> None:
@@ -135,8 +135,8 @@ class LiveSource(Source):
             finally:
                 batch.flush()
         except StopSampling:
-            self.outcome = f"interrupted after step {steps_done} of {total}; trace: {inert_text(str(self.path))}"
-            deliver(RunEnded(None, f"interrupted after step {steps_done} of {total}"))
+            self.outcome = f"interrupted after step {steps_done}{of_total}; trace: {inert_text(str(self.path))}"
+            deliver(RunEnded(None, f"interrupted after step {steps_done}{of_total}"))
             return
         except Exception as error:  # the trace keeps what was recorded; the app says what happened
             reason = recording.one_line(error)
