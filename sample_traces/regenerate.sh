@@ -12,3 +12,8 @@ record "$gaga" --block-length 16 -o lady-gaga.trace
 record "$sammy" --block-length 16 -o sammy.trace
 record "$lily" --block-length 16 --remasking random -o lily-random.trace
 record "$lily" --block-length 64 -o lily-one-block.trace
+# The decoding strategies beyond the reference (issue 13): trace format 2.
+record "$lily" --block-length 16 --sampler threshold --threshold 0.9 -o lily-threshold.trace
+record "$lily" --block-length 16 --cache dual -o lily-dual-cache.trace
+record "$lily" --block-length 16 --sampler wino -o lily-wino.trace
+record "Lily can run 12 kilometers per hour" --no-chat-template --block-length 16 --sampler wino -o raw-wino.trace
