@@ -10,6 +10,10 @@
 4. `llada-tui record --device cuda` (the fast path) on an official-layout checkpoint of LLaDA-8B's
    shape with random weights (sharded safetensors written to local disk; the demo model's
    tokenizer), then the same checkpoint through the plain path, and how far the two traces agree.
+5. The decoding strategies (threshold, prefix and dual caches, WINO) on CUDA in float32: the fast
+   path chooses what the eager model chooses, and what the CPU chose for the same weights; then
+   each through `record --device cuda` on the 8B-shaped checkpoint (forwards and ms per forward:
+   the cached and WINO forwards run eagerly for now).
 
     python benchmarks/cuda_check.py --out DIR [--skip-8b]
 Exits 1 if a check fails; writes DIR/cuda_check.json and prints a summary.
@@ -30,12 +34,15 @@ import torch
 from gpu_sampling import LLADA_8B  # beside this script
 from tokenizers import Tokenizer
 
+from llada_tui.core.cached import generate_cached
 from llada_tui.core.checkpoint import DEMO_DIR
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.fast import FastLLaDA
 from llada_tui.core.llada import LLaDAModel
 from llada_tui.core.sampler import StopSampling, generate
 from llada_tui.core.saving import random_state_dict, save_checkpoint
+from llada_tui.core.threshold import generate_threshold
+from llada_tui.core.wino import generate_wino
 
 SMALL = LLaDAConfig(d_model=256, n_layers=4, n_heads=8, vocab_size=1024, mlp_hidden_size=512, mask_token_id=1000)
 CASES = {
@@ -239,6 +246,76 @@ def cli_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
     check(len(plain_steps) == 64, "plain path records all 64 steps on 8B")
 
 
+STRATEGIES = {
+    "threshold 0.3": lambda model, prompt, **kw: generate_threshold(model, prompt, 32, 64, 16, threshold=0.3, **kw),
+    "prefix cache": lambda model, prompt, **kw: generate_cached(model, prompt, 32, 64, 16, cache="prefix", **kw),
+    "dual cache 0.3": lambda model, prompt, **kw: generate_cached(
+        model, prompt, 32, 64, 16, threshold=0.3, cache="dual", **kw
+    ),
+    "wino 0.2/0.6": lambda model, prompt, **kw: generate_wino(
+        model, prompt, 64, 16, threshold=0.2, threshold_back=0.6, **kw
+    ),
+}
+
+
+def strategies(report: dict) -> None:
+    print("5. decoding strategies on CUDA (float32): fast path = eager model = CPU", flush=True)
+    plain, fast = small_model(torch.float32), FastLLaDA(small_model(torch.float32))
+    cpu = small_model(torch.float32).to("cpu")
+    prompt = torch.randint(0, 1000, (1, 24), generator=torch.Generator().manual_seed(9))
+    for name, run in STRATEGIES.items():
+        results = {}
+        for label, model, device in (("plain", plain, "cuda"), ("fast", fast, "cuda"), ("cpu", cpu, "cpu")):
+            steps = []
+            torch.manual_seed(5)
+            out, forwards = run(model, prompt.to(device), mask_id=SPECIAL["mask_id"], recorder=steps.append, topk=3)
+            results[label] = (out.cpu(), forwards, [step_content(s) for s in steps])
+        same_fast = results["fast"][0].equal(results["plain"][0]) and results["fast"][2] == results["plain"][2]
+        same_cpu = results["cpu"][0].equal(results["plain"][0]) and results["cpu"][2] == results["plain"][2]
+        remasks = sum(list(s[3]).count(SPECIAL["mask_id"]) for s in results["plain"][2])
+        check(same_fast, f"{name}: fast = eager on CUDA ({results['plain'][1]} forwards, {remasks} re-masks)")
+        report[f"strategy {name}"] = {
+            "fast_equals_eager": same_fast,
+            "cuda_equals_cpu": same_cpu,
+            "forwards": results["plain"][1],
+        }
+        print(f"  {'same' if same_cpu else 'differs'} on the CPU (float32 kernels may round differently)")
+
+
+def strategies_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
+    print("6. record --device cuda with each strategy on the 8B-shaped checkpoint (gen 256, block 32)", flush=True)
+    checkpoint = workdir / "llada-8b-random"
+    command = [sys.executable, "-c", "import sys; from llada_tui.cli.main import main; sys.exit(main())"]
+    settings = ["--gen-length", "256", "--steps", "256", "--block-length", "32", "--topk", "5"]
+    runs = {
+        "reference": [],
+        "threshold 0.9": ["--sampler", "threshold", "--threshold", "0.9"],
+        "prefix cache": ["--cache", "prefix"],
+        "dual cache": ["--cache", "dual"],
+        "wino": ["--sampler", "wino"],
+    }
+    lines = []
+    for name, flags in runs.items():
+        trace = workdir / f"{name.replace(' ', '-')}.trace"
+        done = subprocess.run(
+            [*command, "record", "What is the capital of France?", "--model", str(checkpoint), "--device", "cuda",
+             *settings, *flags, "-o", str(trace), "--force"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        from llada_tui.core.trace_reader import load_trace
+
+        ok = done.returncode == 0
+        steps = load_trace(trace).steps if ok else []
+        wall = sorted(s.wall_ms for s in steps)
+        median = wall[len(wall) // 2] if wall else float("nan")
+        check(
+            ok and len(steps) > 0, f"{name}: exit {done.returncode}, {len(steps)} forwards, median {median:.2f} ms each"
+        )
+        report[f"8b {name}"] = {"exit": done.returncode, "forwards": len(steps), "median_ms_per_forward": median}
+        lines.append(f"$ record ... {' '.join(flags)}: exit {done.returncode}\n{done.stderr[-2000:]}")
+    (out_dir / "strategies_8b.log").write_text("\n".join(lines))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for cuda_check.json and logs")
@@ -254,8 +331,10 @@ def main() -> int:
     float32_parity(report)
     bfloat16_flips(report)
     host_syncs(report)
+    strategies(report)
     if not args.skip_8b:
         cli_on_8b(report, args.workdir, args.out)
+        strategies_on_8b(report, args.workdir, args.out)
     report["failures"] = failures
     (args.out / "cuda_check.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"cuda_check: {len(failures)} failure(s)" + "".join(f"\n  {f}" for f in failures))
