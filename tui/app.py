@@ -20,7 +20,7 @@ from textual.widgets import Footer
 from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.commands import PlayerCommands
-from llada_tui.tui.help import HelpScreen
+from llada_tui.tui.help import HelpScreen, sampler_rows
 from llada_tui.tui.info import InfoScreen
 from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.sources.follow import FollowSource
@@ -180,7 +180,8 @@ class PlayerApp(App[None]):
         # Subclasses (live mode) add keys of their own: list the whole class hierarchy's.
         mro = [cls for cls in reversed(type(self).__mro__) if issubclass(cls, PlayerApp)]
         own = [binding for cls in mro for binding in vars(cls).get("BINDINGS", [])]
-        self.push_screen(HelpScreen(self.TITLE, [*own, *TokenGrid.BINDINGS], self.get_key_display))
+        sampler = sampler_rows(self.recording.header) if self.recording.ready else []
+        self.push_screen(HelpScreen(self.TITLE, [*own, *TokenGrid.BINDINGS], self.get_key_display, sampler))
 
 
 def run_player(path: str, follow: bool = False) -> int:

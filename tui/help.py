@@ -15,8 +15,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from llada_tui.core.inert import BIDI_MARK, EMPTY_MARK, INVISIBLE_MARK, NEWLINE_MARK, TAB_MARK
+from llada_tui.core.records import Header
 from llada_tui.tui.layout import PLACEHOLDER
 from llada_tui.tui.palette import SPECIAL_MARK
+from llada_tui.tui.widgets.timeline import REVISION_MARK
 
 MARKS = [
     (PLACEHOLDER * 3, "masked: not decided yet. Plain dots by default; w gives each masked token the width of "
@@ -47,6 +49,43 @@ WORDS = [
     ("remasking", "how a step picks what to commit: low_confidence (surest first) or random"),
     ("● following", "at the live edge of a run still being written: new steps show as they land; End catches up"),
 ]  # fmt: skip
+
+# For a run whose sampler decides its own steps: the words it needs, and a revising sampler's marks.
+VARIABLE_STEPS_WORDS = [
+    (
+        "step",
+        "one forward pass of the model; this sampler commits as many tokens as it trusts (τ: the "
+        "confidence it asks for), so blocks take as many steps as they need: b2 b3 … mark where each began",
+    ),
+    ("new revised re-masked", "the Step panel's counts: tokens a step committed, rewrote, and masked again"),
+]
+REVISING_MARKS = [
+    ("underlined italic", "a revised token: the position held another token, or was masked again, before"),
+    (f"{PLACEHOLDER * 3} (magenta, bold)", "re-masked: the position held a token the sampler stopped trusting"),
+    (REVISION_MARK, "on the timeline: a step that revised or re-masked a token"),
+    ("back", "WINO's τ_back: a decoded token whose confidence, re-checked, falls below it is masked again"),
+    ("a second look", "the Token panel's candidates for a decoded token: what the model now thinks of it"),
+]
+CACHED_WORDS = [
+    (
+        "≈ approximate",
+        "a KV cache: keys and values of the other positions are reused from a block's full "
+        "forward, so this run approximates its sampler; the Step panel's title says which forward a step ran",
+    ),
+]
+
+
+def sampler_rows(header: Header) -> list[tuple[str, str]]:
+    """What this run's sampler puts on the screen beyond the reference's (none for the reference)."""
+    rows = []
+    if header.total_steps is None:
+        rows += VARIABLE_STEPS_WORDS
+    if header.revises:
+        rows += REVISING_MARKS
+    if header.approximate:
+        rows += CACHED_WORDS
+    return rows
+
 
 NOTES = (
     "Find (/) jumps to the first step at which the text is fully visible; lower-case text matches any case. "
@@ -91,11 +130,15 @@ class HelpScreen(ModalScreen[None]):
     # styled in player.tcss: the keys, the glossaries' titles and marks, the notes
     COMPONENT_CLASSES = {"help-screen--key", "help-screen--title", "help-screen--mark", "help-screen--notes"}
 
-    def __init__(self, title: str, bindings: list[Binding], key_display) -> None:
+    def __init__(
+        self, title: str, bindings: list[Binding], key_display, sampler: list[tuple[str, str]] | None = None
+    ) -> None:
+        """sampler: rows on what the run's sampler shows (sampler_rows), in a section of their own."""
         super().__init__()
         self._title = title
         self._listed = bindings
         self._key_display = key_display
+        self._sampler = sampler or []
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
@@ -104,6 +147,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(id="help-keys")
             yield Static(id="help-marks", classes="help-section")
             yield Static(id="help-words", classes="help-section")
+            if self._sampler:
+                yield Static(id="help-sampler", classes="help-section")
             yield Static(id="help-notes", classes="help-section")
 
     def on_mount(self) -> None:  # the looks are the screen's own, known once it is mounted
@@ -111,6 +156,8 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-keys", Static).update(help_table(self._listed, self._key_display, self._look("key")))
         self.query_one("#help-marks", Static).update(glossary("On the screen", MARKS, title, mark))
         self.query_one("#help-words", Static).update(glossary("Words", WORDS, title, mark))
+        if self._sampler:
+            self.query_one("#help-sampler", Static).update(glossary("This run's sampler", self._sampler, title, mark))
         self.query_one("#help-notes", Static).update(Text(NOTES, style=self._look("notes")))
 
     def _look(self, part: str) -> Style:

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from llada_tui.core.inert import inert_block, inert_text
 from llada_tui.core.run_index import RunIndex
+from llada_tui.core.run_summary import sampler_line, steps_line
 
 
 def info_table(recording: RunIndex, label_style: Style) -> Table:
@@ -30,6 +31,9 @@ def info_table(recording: RunIndex, label_style: Style) -> Table:
         table.add_row("created", Text(inert_text(str(header.created))))
     table.add_row("steps recorded", Text(f"{recording.length} of {recording.total_steps}"))
     end = recording.end
+    complete = end is not None and end.status == "complete" and not recording.problem
+    table.add_row("sampler", Text(sampler_line(header)))  # as `llada-tui info` says them
+    table.add_row("forwards", Text(steps_line(recording, complete)))
     if end is not None:
         table.add_row("ended", Text(inert_text(end.status)))
         if end.message:

@@ -32,7 +32,21 @@ SPECIAL_MARK = "⋄"  # special tokens (end of text, end of turn...) take one ce
 
 # The fixed looks, "cells--" + a name: with colour, and without (-mono: the scale in thirds,
 # early / low dim, middle plain, late / high bold), and the labels at the ends of the scale.
-LOOK_NAMES = ("current", "current-mono", "masked", "masked-mono", "early-mono", "late-mono", "scale-label")
+# A revising sampler's marks: a token that is not the position's first (rewritten, or committed
+# again after a re-mask), and a masked position that held a token (re-masked).
+LOOK_NAMES = (
+    "current",
+    "current-mono",
+    "masked",
+    "masked-mono",
+    "early-mono",
+    "late-mono",
+    "scale-label",
+    "revised",
+    "revised-mono",
+    "remasked",
+    "remasked-mono",
+)
 CELL_CLASSES = {f"cells--{name}" for name in LOOK_NAMES}  # declared by the widgets that draw cells
 
 
@@ -42,6 +56,8 @@ class CellLooks(NamedTuple):
     current: Style  # committed by the step just applied
     masked: Style  # masked positions and special tokens
     thirds: tuple[Style, Style, Style] | None  # without colour: the scale in thirds; None: the colours
+    revised: Style  # over a committed cell's look: the position held another token or was masked again
+    remasked: Style  # a masked position that held a token
 
 
 def look(widget: Widget, name: str) -> Style:
@@ -56,8 +72,10 @@ def cell_looks(widget: Widget, monochrome: bool) -> CellLooks:
     """The cells' looks a widget has from player.tcss, with colour or without (NO_COLOR)."""
     if monochrome:
         thirds = (look(widget, "early-mono"), Style(), look(widget, "late-mono"))
-        return CellLooks(look(widget, "current-mono"), look(widget, "masked-mono"), thirds)
-    return CellLooks(look(widget, "current"), look(widget, "masked"), None)
+        marks = look(widget, "revised-mono"), look(widget, "remasked-mono")
+        return CellLooks(look(widget, "current-mono"), look(widget, "masked-mono"), thirds, *marks)
+    marks = look(widget, "revised"), look(widget, "remasked")
+    return CellLooks(look(widget, "current"), look(widget, "masked"), None, *marks)
 
 
 class ColourMode(Enum):
@@ -112,17 +130,22 @@ def _thirds_shown(mode: ColourMode, total_steps: int) -> tuple[str, str]:
 Piece = tuple[str, str | Style | None]  # a run of text and its look: a name of LOOK_NAMES, a colour, or none
 
 
-def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int, compact: bool = False) -> list[Piece]:
+def legend(
+    mode: ColourMode, total_steps: int, monochrome: bool, width: int, compact: bool = False, revisions: bool = False
+) -> list[Piece]:
     """One line explaining the colours (or, without colour, the marks); `width` cells of gradient.
 
     As pieces of text, each with the name of its look (the legend line draws them in
     player.tcss's looks) or with its colour on the scale. Compact (a narrow screen): shorter
-    labels, so that every mark keeps its place.
+    labels, so that every mark keeps its place. With revisions (a sampler that revises), the
+    marks of revised and re-masked cells too, in the room of the long labels (and, compact, of
+    the other marks).
     """
+    short = compact or revisions  # the revising marks take the room of the longer labels
     if mode is ColourMode.STEP:
-        label = "step " if compact else "commit step "
+        label = "step " if short else "commit step "
     else:
-        label = "conf " if compact else "confidence "
+        label = "conf " if short else "confidence "
     pieces: list[Piece] = []
     if monochrome:
         dim, bold = _thirds_shown(mode, total_steps)
@@ -136,6 +159,10 @@ def legend(mode: ColourMode, total_steps: int, monochrome: bool, width: int, com
             pieces.append((" ", Style(bgcolor=_gradient_style(mode, level).bgcolor)))
         pieces.append((" " + high + " ", "scale-label"))
     current, masked = ("current-mono", "masked-mono") if monochrome else ("current", "masked")
-    pieces += [(" ", None), ("this step", current), ("  ", None), (f"{PLACEHOLDER * 3} masked", masked)]
-    pieces += [("  ", None), (f"{SPECIAL_MARK} special", masked)]
+    if not (compact and revisions):  # narrow, the revising marks take their place (the Token panel's guide has them)
+        pieces += [(" ", None), ("this step", current), ("  ", None), (f"{PLACEHOLDER * 3} masked", masked)]
+        pieces += [("  ", None), (f"{SPECIAL_MARK} special", masked)]
+    if revisions:
+        revised, remasked = ("revised-mono", "remasked-mono") if monochrome else ("revised", "remasked")
+        pieces += [("  ", None), ("revised", revised), ("  ", None), (f"{PLACEHOLDER * 3} re-masked", remasked)]
     return pieces

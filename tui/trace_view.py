@@ -87,6 +87,7 @@ class TraceView(Vertical):
         self._match_query = ""
         self._match_index = -1
         self._quiet_s: float | None = None  # following: seconds since the file last grew
+        self._changed_mind: list[int] = []  # timeline positions after a step that revised or re-masked
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -136,6 +137,7 @@ class TraceView(Vertical):
         self._drawn_t = 0
         self._matches, self._match_query, self._match_index = [], "", -1
         self._quiet_s = None
+        self._changed_mind = []
         grid = TokenGrid(self.recording, id="grid")  # a grid is bound to its run's index
         grid.monochrome = self.app.no_color
         grid.set_mode(self.mode)
@@ -180,6 +182,11 @@ class TraceView(Vertical):
         first = self.recording.length
         self.recording.add(message.steps)
         self.grid.steps_added(first)
+        if self.recording.header.revises:
+            counts = zip(self.recording.revised_per_step[first:], self.recording.remasked_per_step[first:])
+            self._changed_mind += [t for t, (revised, remasked) in enumerate(counts, first + 1) if revised or remasked]
+        if self.recording.header.total_steps is None:  # the legend's scale ends at the steps seen so far
+            self._show_legend()
         self.playback.grow(self.recording.length)
         self._sync()
         self._show_all()
@@ -235,7 +242,9 @@ class TraceView(Vertical):
     def _show_legend(self) -> None:
         if self.recording.ready:
             narrow, total = self.app.size.width < NARROW, self.recording.total_steps
-            shown = legend(self.mode, total, self.app.no_color, 4 if narrow else 16, compact=narrow)
+            revisions = self.recording.header.revises  # marks to explain too: a shorter scale
+            width = 4 if narrow else 8 if revisions else 16
+            shown = legend(self.mode, total, self.app.no_color, width, narrow, revisions)
             self.query_one(LegendLine).set_legend(shown)
 
     def _sync(self, keep_in_view: bool | None = None) -> None:
@@ -260,7 +269,7 @@ class TraceView(Vertical):
         recording = self.recording
         if recording.ready:
             self.query_one(Timeline).show(
-                self.position, recording.length, recording.total_steps, recording.boundaries()
+                self.position, recording.length, recording.total_steps, recording.boundaries(), list(self._changed_mind)
             )
         self.query_one(StepPanel).show(recording, self.position)
         self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor)

@@ -156,7 +156,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._drawn: dict[int, tuple] = {}  # line -> key of the strip last drawn there
         self._base = Style()
         self._cursor_style = Style()
-        self._looks = CellLooks(Style(), Style(), None)
+        self._looks = CellLooks(Style(), Style(), None, Style(), Style())
         self._slot_texts: dict[tuple[int, int], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ feeding
@@ -397,23 +397,32 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _render_strip(self, line: int, base: Style) -> Strip:
         index = self.recording
+        marks = index.header.revises  # a sampler that revises: mark the positions it changed its mind on
         segments = []
         x = 0
         for part in self.grid_layout.line_parts(line):
             token_id, step, confidence = index.cell_at(part.pos, self.t)
-            style = base + self._cell_style(token_id, step, confidence)
+            style = base + self._cell_style(token_id, step, confidence, marks and self._rewritten(part.pos))
             if part.pos == self.cursor:
                 style += self._cursor_style
             segments.append(Segment(self._slot_text(part.pos, token_id)[part.index], style))
             x = part.x + part.width
         return Strip(segments, x)
 
-    def _cell_style(self, token_id: int, step: int, confidence: float) -> Style:
+    def _cell_style(self, token_id: int, step: int, confidence: float, rewritten: bool) -> Style:
+        """A cell's look; rewritten: it held a token before the one it shows, or holds none now."""
         if step >= 0 and step == self.t - 1:
-            return self._looks.current
+            return self._looks.current + (self._looks.revised if rewritten else Style())
         if self.recording.is_mask(token_id):
-            return self._looks.masked
-        return committed_style(self.mode, step, self.recording.total_steps, confidence, self._looks.thirds)
+            return self._looks.remasked if rewritten else self._looks.masked
+        looks = committed_style(self.mode, step, self.recording.total_steps, confidence, self._looks.thirds)
+        return looks + self._looks.revised if rewritten else looks
+
+    def _rewritten(self, pos: int) -> bool:
+        """Whether pos changed more than once in the steps shown: its first token was revised or
+        masked again (and maybe committed again since)."""
+        steps = [change.step for change in self.recording.history(pos)]
+        return bisect.bisect_left(steps, self.t) > 1
 
     def _slot_text(self, pos: int, token_id: int) -> tuple[str, ...]:
         """What a token looks like in pos's slot, one string per part."""

@@ -37,9 +37,10 @@ def describe_run(recording: RunIndex) -> str:
     name = str(model.get("name", "unknown model"))
     details = " ".join(str(model[key]) for key in ("dtype", "device") if model.get(key))
     params = header.params
+    steps = f"{header.total_steps} steps" if header.total_steps is not None else sampler_settings(recording)
     parts = [
         f"{header.gen_length} tokens",
-        f"{header.total_steps} steps",
+        steps,
         f"blocks of {header.block_length}",
         f"temp {_number(params.get('temperature', 0))}",
     ]
@@ -49,6 +50,35 @@ def describe_run(recording: RunIndex) -> str:
         parts.append(f"remasking {params['remasking']}")
     model_part = f"{name} ({details})" if details else name
     return inert_text(f"{model_part} · " + " · ".join(parts))
+
+
+def sampler_settings(recording: RunIndex) -> str:
+    """A sampler that decides its own steps, and its thresholds: "wino τ 0.6 / back 0.9", "threshold τ 0.9"."""
+    params = recording.header.params
+    shown = str(recording.header.sampler)
+    if params.get("threshold") is not None:
+        shown += f" τ {_number(params['threshold'])}"
+    if params.get("threshold_back") is not None:
+        shown += f" / back {_number(params['threshold_back'])}"
+    return shown
+
+
+def approximate_mark(recording: RunIndex) -> str:
+    """For a run with a KV cache, which only approximates its sampler: "≈ approximate (dual KV cache)"."""
+    if not recording.header.approximate:
+        return ""
+    return inert_text(f"≈ approximate ({recording.header.params['cache']} KV cache)")
+
+
+def steps_shown(recording: RunIndex, t: int) -> tuple[str, str]:
+    """Where playback stands among the steps ("step 5/10"), and while more may come, how many the
+    run was asked for ("of 64") or that it is not known yet ("of …"); else ""."""
+    shown = f"step {t}/{recording.length}"
+    if not recording.steps_known:
+        return shown, "of …"
+    if recording.length < recording.total_steps:
+        return shown, f"of {recording.total_steps}"
+    return shown, ""
 
 
 class RunHeader(Static):
@@ -64,6 +94,7 @@ class RunHeader(Static):
         "run-header--warning",
         "run-header--playing",
         "run-header--state",
+        "run-header--approximate",
     }
 
     class Clicked(Message):
@@ -82,7 +113,11 @@ class RunHeader(Static):
             self.update(Text("llada-tui", style=self.look("title")), layout=False)
             return
         dim, warning = self.look("dim"), self.look("warning")
-        run = Text(describe_run(recording), style=self.look("title"), no_wrap=True, overflow="ellipsis")
+        run = Text(no_wrap=True, overflow="ellipsis")
+        if approximate := approximate_mark(recording):  # first: a narrow header cuts the end of the line
+            run.append(approximate, self.look("approximate"))
+            run.append(" · ", self.look("title"))
+        run.append(describe_run(recording), self.look("title"))
         prompt = Text("prompt: ", style=dim, no_wrap=True, overflow="ellipsis")
         prompt.append(inert_text(recording.header.prompt_text))
 
@@ -92,9 +127,10 @@ class RunHeader(Static):
         label, part = STATE_LABELS[playback.state]
         position.append(label, self.look(part))
         position.append(f"{playback.speed:g} steps/s", dim)
-        position.append(f"  step {t}/{recording.length}")
-        if recording.length < recording.total_steps:
-            position.append(f" of {recording.total_steps}", dim)
+        step, of = steps_shown(recording, t)
+        position.append(f"  {step}")
+        if of:
+            position.append(f" {of}", dim)
         position.append(f"  block {recording.block_at(t) + 1}/{n_blocks}")
         if playback.behind_live:
             position.append("  ○ behind live: End to catch up", self.look("live"))

@@ -1,4 +1,8 @@
-"""The step panel: what the step just applied did, and tokens committed per step over the run."""
+"""The step panel: what the step just applied did, and tokens committed per step over the run.
+
+For a run whose sampler decides its own steps (format 2) a step also says how many tokens it
+committed, revised and re-masked, and in a run with a KV cache whether its forward was a full one
+or a cached one (in the panel's title)."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ class StepPanel(Panel):
             return
         width = max(10, self.content_region.width or 30)
         self.border_title = f"Step {t}" if t else "Start"
+        if t and recording.header.approximate:
+            self.border_title += f" · {recording.steps[t - 1].forward} forward"
         rows: list[Text] = []
         dim = self.look("dim")
         if t == 0:
@@ -33,9 +39,11 @@ class StepPanel(Panel):
             count = len(step.positions)
             heading = f"changed {count} · block {step.block + 1}/{recording.n_blocks}"
             rows.append(Text(heading, style=self.look("heading")))
+            if step.forward is not None:
+                rows.append(self._kinds(recording, t - 1, width))
             label_width = len(f"pos {max(step.positions, default=0)} ")
             order = sorted(range(count), key=lambda i: step.positions[i])
-            room = self.content_region.height - FIXED_ROWS
+            room = self.content_region.height - FIXED_ROWS - (step.forward is not None)
             if count <= room:
                 for i in order:  # one row per token: position, text, confidence
                     line = Text(f"pos {step.positions[i]} ".ljust(label_width), style=dim)
@@ -59,6 +67,14 @@ class StepPanel(Panel):
         rows.append(Text(masked, style=dim if t == 0 else ""))
         rows.extend(self._per_step(recording, t, width))
         self.show_rows(rows)
+
+    def _kinds(self, recording: RunIndex, i: int, width: int) -> Text:
+        """Step i's changes by kind: "3 new · 1 revised · 2 re-masked" (shorter in a narrow panel)."""
+        counts = (recording.committed_per_step[i], recording.revised_per_step[i], recording.remasked_per_step[i])
+        line = "{} new · {} revised · {} re-masked".format(*counts)
+        if len(line) > width:
+            line = "{} new · {} rev · {} remask".format(*counts)
+        return Text(line)
 
     def _change(self, recording: RunIndex, token_id: int, confidence: float, width: int, label: str) -> Text:
         """A changed token, its text cut so that its confidence fits in `width` cells."""

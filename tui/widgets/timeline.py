@@ -1,4 +1,5 @@
-"""The timeline: a scrubber over all steps with block boundaries, the current position.
+"""The timeline: a scrubber over all steps with block boundaries, the current position, and
+for a revising sampler the steps that revised or re-masked a token.
 
 Click or drag to seek; the mouse wheel steps one step at a time (down: forward).
 """
@@ -14,11 +15,14 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+REVISION_MARK = "×"  # a step that revised or re-masked a token
+
 
 class Timeline(Widget):
     # styled in player.tcss: steps played, recorded but ahead, not recorded yet, block
-    # boundaries, the current step's marker and the row of labels
+    # boundaries, the current step's marker, the row of labels, steps that changed the model's mind
     COMPONENT_CLASSES = {
+        "timeline--revision",
         "timeline--played",
         "timeline--ahead",
         "timeline--not-yet",
@@ -43,6 +47,7 @@ class Timeline(Widget):
     length = reactive(0)  # steps known
     total = reactive(0)  # steps the run was asked for
     boundaries: reactive[list[int]] = reactive(list)  # compared in one go: there can be one per step
+    changed_mind: reactive[list[int]] = reactive(list)  # positions after a step that revised or re-masked
     # The current step's column rather than the step: with more steps than columns, most steps
     # leave it where it is, and draw nothing.
     marker = reactive(0)
@@ -52,9 +57,12 @@ class Timeline(Widget):
         self.t = 0
         self._marks: tuple[tuple, set[int], str] | None = None  # (for what, boundary columns, label row)
 
-    def show(self, t: int, length: int, total: int, boundaries: list[int]) -> None:
+    def show(
+        self, t: int, length: int, total: int, boundaries: list[int], changed_mind: list[int] | None = None
+    ) -> None:
         self.t = t
         self.length, self.total, self.boundaries = length, total, boundaries
+        self.changed_mind = changed_mind or []
         self.marker = self._column(t, self.content_region.width)
 
     def on_resize(self, event: Resize) -> None:
@@ -78,13 +86,16 @@ class Timeline(Widget):
         marker = self._column(self.t, width)
         boundary_columns, labels = self._boundary_marks(width)
         look = self._component_style
-        marker_style, boundary_style = look("marker"), look("boundary")
+        marker_style, boundary_style, revision_style = look("marker"), look("boundary"), look("revision")
         played, ahead, not_yet = look("played"), look("ahead"), look("not-yet")
+        revision_columns = {self._column(t, width) for t in self.changed_mind}
         cells = []
         for column in range(width):
             step_at = column / max(1, width - 1) * self._scale
             if column == marker:
                 cells.append(("●", marker_style))
+            elif column in revision_columns:
+                cells.append((REVISION_MARK, revision_style))
             elif column in boundary_columns:
                 cells.append(("┼", boundary_style))
             elif step_at <= self.t:

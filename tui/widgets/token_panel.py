@@ -102,22 +102,34 @@ class TokenPanel(Panel):
         else:
             rows.append(quoted(recording, token_id, width))
             rows.append(Text(f"id {token_id} · pos {pos} · block {block + 1}", style=self.look("dim")))
-            rows.append(Text(f"committed at step {step + 1} · conf {confidence:.2f}"))
+            done = "revised" if self._revised(recording, pos, step) else "committed"
+            rows.append(Text(f"{done} at step {step + 1} · conf {confidence:.2f}"))
         if step >= 0 and recording.is_mask(token_id):
-            rows.append(Text(f"remasked at step {step + 1}"))
+            rows.append(Text(f"re-masked at step {step + 1}"))
         rows.extend(self._candidates(recording, pos, t, token_id, width))
         rows.extend(self._top_history(recording, pos, t, width))
         rows.extend(self._changes(recording, pos, width))
         self.show_rows(rows)
 
+    @staticmethod
+    def _revised(recording: RunIndex, pos: int, step: int) -> bool:
+        """Whether the change of pos at `step` replaced a token (rather than a mask)."""
+        history = recording.history(pos)
+        i = next(i for i, change in enumerate(history) if change.step == step)
+        return i > 0 and not recording.is_mask(history[i - 1].token_id)
+
     def _candidates(self, recording: RunIndex, pos: int, t: int, token_id: int, width: int) -> list[Text]:
-        if not recording.is_mask(token_id):
-            return []
+        """A masked position's candidates; a decoded one's where the sampler checks it again (a
+        revising sampler records what the model now thinks of the positions it may revise)."""
+        masked = recording.is_mask(token_id)
         row = recording.candidates(pos, t)
         if row is None:
+            if not masked:
+                return []
             note = "no candidates recorded" if t < recording.length else "no step left to predict it"
             return [Text(note, style=self.look("dim"))]
-        rows = [Text(f"candidates at step {t + 1}", style=self.look("heading"))]
+        heading = f"candidates at step {t + 1}" + ("" if masked else " (a second look)")
+        rows = [Text(heading, style=self.look("heading"))]
         chart = self.look("chart")
         label_width = max(6, width // 3)
         bar_width = max(4, width - label_width - 7)
