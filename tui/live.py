@@ -18,12 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.cells import cell_len
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widget import Widget
 from textual.widgets import Input
 
 from llada_tui.core.inert import inert_text
@@ -34,6 +31,7 @@ from llada_tui.tui.sources.live import LiveSource
 from llada_tui.tui.sources.messages import HeaderArrived, RunEnded, RunNotRecorded
 from llada_tui.tui.trace_paths import default_trace_path, free_path
 from llada_tui.tui.trace_view import TraceView
+from llada_tui.tui.widgets.run_line import RunLine, RunState
 
 STOP_WAIT_SECONDS = 120  # a step of a large model on a slow device can take a while
 # A seed changes nothing when every step takes the most likely tokens and unmasks the most
@@ -60,47 +58,6 @@ class PromptBar(Input):
     def action_close(self) -> None:
         self.display = False
         self.app.grid.focus()
-
-
-class RunLine(Widget):
-    """Run number, state and trace file; on the right the run keys that apply now.
-
-    The run keys are here rather than in the footer, which at 80 columns is full with the
-    player's. A long path loses its start, not its file name.
-    """
-
-    def __init__(self, *, id: str | None = None):
-        super().__init__(id=id)
-        self._shown: tuple[int, Text, str | None, list[tuple[str, str]]] = (1, Text(), None, [])
-
-    def show(self, run: int, state: Text, path: str | None, keys: list[tuple[str, str]]) -> None:
-        """`path` and `state` must be inert already."""
-        self._shown = (run, state, path, keys)
-        self.refresh()
-
-    def render(self) -> Text:
-        run, state, path, keys = self._shown
-        right = Text()
-        for key, what in keys:
-            right.append(f"  {key} ", "bold").append(what, "dim")
-        left = Text(f"run {run} ", "dim").append_text(state)
-        room = self.content_region.width - right.cell_len - 1
-        if path is not None:
-            left.append(" → ").append(_tail(path, max(room - left.cell_len - 3, 12)))
-        left.truncate(max(room, 0), overflow="ellipsis")
-        return left.append(" " * max(0, room - left.cell_len + 1)).append_text(right)
-
-
-def _tail(text: str, cells: int) -> str:
-    """The end of text in at most `cells` cells, "…" marking what was cut."""
-    if cell_len(text) <= cells:
-        return text
-    kept = ""
-    for char in reversed(text):
-        if cell_len(kept) + cell_len(char) > cells - 1:
-            break
-        kept = char + kept
-    return "…" + kept
 
 
 class LiveApp(PlayerApp):
@@ -149,27 +106,28 @@ class LiveApp(PlayerApp):
         self._show_starting()
 
     def on_header_arrived(self, message: HeaderArrived) -> None:
-        self._show_run(Text("● recording", "red bold"), running=True)
+        self._show_run(RunState.RECORDING)
 
     def on_run_ended(self, message: RunEnded) -> None:
         if message.problem is None:
-            self._show_run(Text("■ saved", "bold"), running=False)
+            self._show_run(RunState.SAVED)
         else:
-            self._show_run(Text(f"■ saved, {inert_text(message.problem)}", "yellow bold"), running=False)
+            self._show_run(RunState.SAVED_WITH_PROBLEM, inert_text(message.problem))
 
     def on_run_not_recorded(self, message: RunNotRecorded) -> None:
-        state = Text.assemble(("✗ not recorded: ", "yellow bold"), inert_text(message.reason))
-        self._show_run(state, running=False, with_path=False)
+        self._show_run(RunState.NOT_RECORDED, inert_text(message.reason))
 
     def _show_starting(self) -> None:
         """Before the header: the model may still be loading, nothing is being recorded yet."""
-        self._show_run(Text("○ starting…" if self.engines.loaded else "○ loading model…", "dim"), running=True)
+        self._show_run(RunState.STARTING if self.engines.loaded else RunState.LOADING)
 
-    def _show_run(self, state: Text, *, running: bool, with_path: bool = True) -> None:
+    def _show_run(self, state: RunState, detail: str = "") -> None:
+        """`detail` must be inert already."""
+        running = state in (RunState.LOADING, RunState.STARTING, RunState.RECORDING)
         keys = ([("x", "cancel")] if running else []) + [("e", "new prompt"), ("r", "re-run")]
-        path = inert_text(str(self.source.path)) if with_path else None
+        path = None if state is RunState.NOT_RECORDED else inert_text(str(self.source.path))
         for line in self.query(RunLine):  # none once the app is exiting: a run's last messages may come later
-            line.show(len(self.runs), state, path, keys)
+            line.show(len(self.runs), state, path, keys, detail)
 
     # ------------------------------------------------------------------ runs
 
@@ -208,7 +166,7 @@ class LiveApp(PlayerApp):
     def _start_run(self, prompt: str, options: Any) -> None:
         source = LiveSource(self.engines, prompt, options, self._next_path(prompt))
         if not self.source.finished.is_set():
-            self._show_run(Text("■ stopping…", "dim"), running=False)
+            self._show_run(RunState.STOPPING)
         self.runs.append(source)
         self.run_worker(self._switch_when_done(self.source, source), exclusive=True, group="switch")
 
