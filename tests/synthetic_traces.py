@@ -8,12 +8,12 @@ from __future__ import annotations
 import random
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import msgpack
 
-from llada_tui.core.records import VERSION, Candidates, End, Header, Step
+from llada_tui.core.records import VARIABLE_STEPS_VERSION, VERSION, Candidates, End, Header, Step
 from llada_tui.core.trace_writer import TraceWriter
 
 BOS, EOS, EOT, MASK = 1, 2, 3, 9
@@ -219,4 +219,58 @@ def records_of(path: Path) -> list[dict]:
 def write_records(path: Path, records: Sequence[object]) -> Path:
     """Records packed back to back, as a writer that is not TraceWriter would."""
     path.write_bytes(b"".join(msgpack.packb(record, use_bin_type=True) for record in records))
+    return path
+
+
+# A revising sampler's run (format 2): per step, {position: text, None = masked again}. Block 0
+# takes four forwards, block 1 two: step 1 revises position 1 (" the" -> " answer") and masks
+# position 4 again, which step 3 commits once more.
+REVISING_STEPS: list[tuple[int, dict[int, str | None]]] = [
+    (0, {**{pos: ARITHMETIC[pos] for pos in range(8)}, 1: " the"}),
+    (0, {**{pos: ARITHMETIC[pos] for pos in (8, 9, 10)}, 1: " answer", 4: None}),
+    (0, {pos: ARITHMETIC[pos] for pos in (11, 12, 13)}),
+    (0, {pos: ARITHMETIC[pos] for pos in (14, 15, 4)}),
+    (1, {pos: ARITHMETIC[pos] for pos in range(16, 28)}),
+    (1, {pos: ARITHMETIC[pos] for pos in range(28, 32)}),
+]
+
+
+def revising_trace(
+    path: Path, sampler: str = "wino", cache: str = "none", stop_after: int | None = None, k: int = 3
+) -> Path:
+    """A format-2 trace of a sampler that decides its own steps (REVISING_STEPS): with a cache, a
+    block's first forward is full and the others cached. Candidates for every position of the
+    block being worked on, decoded ones too (as a revising sampler records them). stop_after:
+    the steps written, then no end record (a run still arriving, or cut short)."""
+    vocabulary = Vocabulary()
+    header = header_for(vocabulary, len(ARITHMETIC), 0, 16, k=k, version=VARIABLE_STEPS_VERSION)
+    thresholds = {"threshold": 0.6, "threshold_back": 0.9} if sampler == "wino" else {"threshold": 0.9}
+    params = {**header.params, "steps": None, "sampler": sampler, **thresholds, "cache": cache}
+    header = replace(header, params=params)
+    writer = TraceWriter(path, header, vocabulary.text_of)
+    alternatives = [vocabulary.id_of(text) for text in ALTERNATIVES]
+    for index, (block, changes) in enumerate(REVISING_STEPS[:stop_after]):
+        positions = sorted(changes)
+        ids = [MASK if changes[pos] is None else vocabulary.id_of(changes[pos]) for pos in positions]
+        in_block = list(range(block * 16, (block + 1) * 16))
+        top = [vocabulary.id_of(ARITHMETIC[pos]) for pos in in_block]
+        candidate_ids = [i for first in top for i in [first, *[a for a in alternatives if a != first][: k - 1]]]
+        probs = [p for _ in in_block for p in (0.8, 0.15, 0.05)[:k]]
+        first_of_block = index == 0 or REVISING_STEPS[index - 1][0] != block
+        writer.write_step(
+            Step(
+                index=index,
+                block=block,
+                positions=array("i", positions),
+                ids=array("i", ids),
+                confidences=array("f", [0.3 if changes[pos] is None else 0.9 for pos in positions]),
+                wall_ms=20.0 + index,
+                candidates=Candidates(array("i", in_block), array("i", candidate_ids), array("f", probs), k),
+                forward="full" if cache == "none" or first_of_block else "cached",
+            )
+        )
+    if stop_after is not None:
+        writer.close()
+    else:
+        writer.close(End("complete", [vocabulary.id_of(text) for text in ARITHMETIC], "", 200.0))
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synthetic_traces import hostile_trace, remasking_trace, write_trace
+from synthetic_traces import hostile_trace, remasking_trace, revising_trace, write_trace
 from textual.pilot import Pilot
 
 from llada_tui.tui.app import PlayerApp
@@ -66,3 +66,10 @@ def test_remasked_token_history(tmp_path: Path, snap_compare) -> None:
 def test_hostile_token_texts(tmp_path: Path, snap_compare) -> None:
     app = PlayerApp(FileSource.open(hostile_trace(tmp_path / "hostile.trace")))
     assert snap_compare(app, press=["end", "tab", "tab"], terminal_size=SIZE, run_before=loaded)
+
+
+def test_revisions_on_screen(tmp_path: Path, snap_compare) -> None:
+    # a WINO run (format 2) after step 3: " answer" revised from " the" (under the cursor: its
+    # history and a second look), "." at position 4 re-masked; the timeline marks step 2
+    app = PlayerApp(FileSource.open(revising_trace(tmp_path / "wino.trace")))
+    assert snap_compare(app, press=["right"] * 3 + ["tab"] * 2, terminal_size=SIZE, run_before=loaded)
