@@ -12,8 +12,8 @@ from typing import Any
 
 from llada_tui.cli.failures import UsageError, check_output
 from llada_tui.core.inert import inert_text
-from llada_tui.core.records import Header
 from llada_tui.core.run_index import RunIndex
+from llada_tui.core.run_summary import sampler_line, steps_line
 from llada_tui.core.trace_reader import Trace, load_trace
 
 
@@ -56,7 +56,7 @@ def run_info(args: argparse.Namespace) -> int:
         "params:   "
         + ", ".join(f"{key}={inert_text(str(params[key]))}" for key in INFO_PARAMS if params.get(key) is not None),
         f"sampler:  {sampler_line(header)}",
-        f"steps:    {steps_line(trace)}",
+        f"steps:    {steps_line(RunIndex.of_trace(trace), trace.complete)}",
         f"status:   {inert_text(trace.warning or 'complete')}",
     ]
     if trace.complete:
@@ -66,35 +66,6 @@ def run_info(args: argparse.Namespace) -> int:
         lines.append(f"          (the answer as it stood after step {len(trace.steps)}; · is a still-masked token)")
     print("\n".join(lines))
     return 0
-
-
-def sampler_line(header: Header) -> str:
-    """The sampler and its settings: "threshold 0.9, prefix KV cache (approximate)"."""
-    params = header.params
-    parts = [inert_text(str(header.sampler))]
-    for key in ("threshold", "threshold_back"):
-        if params.get(key) is not None:
-            parts.append(f"{key.replace('_', ' ')} {inert_text(str(params[key]))}")
-    if header.approximate:
-        cache = inert_text(str(params["cache"]))
-        parts.append(f"{cache} KV cache (approximate: the cached keys are stale until the next block)")
-    return ", ".join(parts)
-
-
-def steps_line(trace: Trace) -> str:
-    """Steps (forwards) with the tokens each committed on average, and the changes of mind."""
-    run = RunIndex.of_trace(trace)
-    total = trace.header.total_steps
-    line = f"{run.length}" + ("" if total is None else f" of {total}")
-    if not trace.complete:
-        line += " (incomplete)"
-    committed = sum(run.committed_per_step)
-    if run.length:
-        line += f"; {committed / run.length:.2f} tokens committed per forward"
-    revised, remasked = sum(run.revised_per_step), sum(run.remasked_per_step)
-    if revised or remasked or trace.header.revises:
-        line += f"; {revised} revised, {remasked} re-masked"
-    return line
 
 
 def run_export(args: argparse.Namespace) -> int:
