@@ -141,6 +141,21 @@ async def test_rerun_with_random_remasking_keeps_temperature_0(tmp_path: Path, t
     assert load_trace(app.runs[1].path).header.params["temperature"] == 0
 
 
+async def test_rerun_and_a_new_prompt_keep_the_decoding_strategy(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    options = SamplingOptions(gen_length=32, block_length=8, topk=3, sampler="wino", threshold=0.3, threshold_back=0.7)
+    app = LiveApp(EngineCache(ModelChoice(str(tiny_checkpoint))), PROMPT, options, tmp_path / "a.trace")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app.recording.ended)
+        await pilot.press("r")
+        await wait_for(lambda: len(app.runs) == 2 and app.source is app.runs[1] and app.recording.ended)
+        await pilot.press("e", "enter")
+        await wait_for(lambda: len(app.runs) == 3 and app.source is app.runs[2] and app.recording.ended)
+    for run in app.runs:
+        header = load_trace(run.path).header
+        assert header.version == (2, 0)
+        assert (header.sampler, header.params["threshold"], header.params["threshold_back"]) == ("wino", 0.3, 0.7)
+
+
 async def test_the_run_keys_are_visible_at_80_columns(tmp_path: Path, tiny_checkpoint: Path) -> None:
     slow = SamplingOptions(steps=256, gen_length=256, block_length=256, topk=3)
     app = LiveApp(EngineCache(ModelChoice(str(tiny_checkpoint))), PROMPT, slow, tmp_path / "a.trace")
