@@ -3,6 +3,7 @@ legend, the timeline, the panels, info and help; and a reference trace as it was
 
 from __future__ import annotations
 
+import argparse
 import io
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from synthetic_traces import remasking_trace, revising_trace, write_trace
 from textual.pilot import Pilot
 
 from llada_tui.cli import reading
-from llada_tui.core import run_summary
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.app import PlayerApp
@@ -203,20 +203,21 @@ async def test_a_reference_step_panel_has_no_kinds_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["wino", "dual", "reference", "cut"])
-def test_info_and_the_cli_say_the_same(tmp_path: Path, kind: str) -> None:
+def test_info_screen_and_the_cli_say_the_same(tmp_path: Path, kind: str, capsys: pytest.CaptureFixture) -> None:
     path = {
         "wino": lambda: revising_trace(tmp_path / "w.trace"),
         "dual": lambda: revising_trace(tmp_path / "d.trace", sampler="threshold", cache="dual"),
         "reference": lambda: write_trace(tmp_path / "r.trace"),
         "cut": lambda: revising_trace(tmp_path / "c.trace", stop_after=3),
     }[kind]()
-    trace = load_trace(path)
-    run = RunIndex.of_trace(trace)
-    assert run_summary.sampler_line(trace.header) == reading.sampler_line(trace.header)
-    assert run_summary.steps_line(run, trace.complete) == reading.steps_line(trace)
-    shown = plain(info_table(run, Style()))
-    assert f"sampler         {reading.sampler_line(trace.header)}" in shown
-    assert f"forwards        {reading.steps_line(trace)}" in shown
+    reading.run_info(argparse.Namespace(trace=str(path)))
+    cli = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines() if line[:1] != " ")
+    sampler, steps = cli["sampler"].strip(), cli["steps"].strip()
+    assert (kind == "dual") == ("approximate" in sampler)
+    assert ("re-masked" in steps) == (kind != "reference") and ("incomplete" in steps) == (kind == "cut")
+    shown = plain(info_table(RunIndex.of_trace(load_trace(path)), Style()))
+    assert f"decoding        {sampler}" in shown
+    assert f"forwards        {steps}" in shown
 
 
 async def test_help_explains_the_sampler_of_the_run_shown(tmp_path: Path) -> None:

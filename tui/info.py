@@ -32,7 +32,7 @@ def info_table(recording: RunIndex, label_style: Style) -> Table:
     table.add_row("steps recorded", Text(f"{recording.length} of {recording.total_steps}"))
     end = recording.end
     complete = end is not None and end.status == "complete" and not recording.problem
-    table.add_row("sampler", Text(sampler_line(header)))  # as `llada-tui info` says them
+    table.add_row("decoding", Text(sampler_line(header)))  # as `llada-tui info` says them (its "sampler:")
     table.add_row("forwards", Text(steps_line(recording, complete)))
     if end is not None:
         table.add_row("ended", Text(inert_text(end.status)))
