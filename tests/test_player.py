@@ -368,7 +368,7 @@ async def test_remasked_tokens_play_back(tmp_path: Path) -> None:
         await pilot.press("right")  # step 4 masks " 72" again
         assert "72" not in grid_text(app).splitlines()[0]
         await pilot.press("tab", "tab", "tab", "tab")
-        assert "remasked at step 4" in screen_text(app)
+        assert "re-masked at step 4" in screen_text(app)
         await pilot.press("right")
         assert "72" in grid_text(app).splitlines()[0]
         assert "changes" in screen_text(app)
