@@ -6,9 +6,10 @@ Hugging Face-style model, such as the official LLaDAModelLM, becomes one through
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from torch import Tensor, nn
+from torch import Tensor
 
 
 class Predictor(Protocol):
@@ -24,7 +25,7 @@ class Predictor(Protocol):
 class HubModel:
     """A model whose output has `.logits` (the official modeling code), called as the reference calls it."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: Callable[..., Any]):
         self.model = model
 
     def predict(self, ids: Tensor, start: int, attention_mask: Tensor | None = None) -> Tensor:
