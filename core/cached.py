@@ -25,7 +25,7 @@ from torch import Tensor
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.kv_cache import KVCache
-from llada_tui.core.sampler import check_arguments, num_transfer_tokens
+from llada_tui.core.sampler import check_arguments, initial_sequence, num_transfer_tokens
 from llada_tui.core.step_capture import Recorder, StepCapture
 from llada_tui.core.threshold import check_threshold, transfer_step
 
@@ -65,16 +65,13 @@ def generate_cached(
     check_threshold(threshold)
     if cache not in CACHES:
         raise ValueError(f"unknown cache {cache!r}; use prefix or dual")
-    batch, prompt_len = prompt.shape
-    if recorder is not None and batch != 1:
-        raise ValueError(f"recording follows one sequence; got a batch of {batch} prompts")
+    prompt_len = prompt.shape[1]
+    capture = StepCapture.of_run(recorder, topk, prompt)
     if bool((prompt == mask_id).any()):
         raise ValueError("the cached samplers do not fill mask tokens inside the prompt")
 
-    x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=prompt.device)
-    x[:, :prompt_len] = prompt
+    x = initial_sequence(prompt, gen_length, mask_id)
     length = x.shape[1]
-    capture = StepCapture(recorder, topk, x.device) if recorder is not None else None
     schedule = num_transfer_tokens(block_length, steps // (gen_length // block_length))
     forwards = 0
     for block, block_start in enumerate(range(prompt_len, length, block_length)):
@@ -107,13 +104,9 @@ def generate_cached(
             )
             x[:, block_start:block_end] = torch.where(transfer, x0, x[:, block_start:block_end])
             if capture is not None:
-                rows = logits.shape[1]
-                committed = torch.zeros_like(masked[0, :rows])
-                committed[:block_length] = transfer[0]
+                rows = masked[0, : logits.shape[1]]
                 forward = "full" if step_in_block == 0 else "cached"
-                capture.capture(
-                    block, block_start - prompt_len, logits[0], masked[0, :rows], committed, x0[0], forward=forward
-                )
+                capture.capture(block, block_start - prompt_len, logits[0], rows, transfer[0], x0[0], forward=forward)
             step_in_block += 1
     if capture is not None:
         capture.finish()

@@ -62,21 +62,18 @@ def generate(
     """
     check_arguments(prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale, remasking, topk)
     batch, prompt_len = prompt.shape
-    if recorder is not None and batch != 1:
-        raise ValueError(f"recording follows one sequence; got a batch of {batch} prompts")
+    capture = StepCapture.of_run(recorder, topk, prompt)
     # The reference fills mask tokens inside the prompt too: then those compete from the first block on.
     fills_prompt = bool((prompt == mask_id).any())
     if recorder is not None and fills_prompt:
         raise ValueError("cannot record a prompt that contains mask tokens (only the answer is traced)")
 
-    x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=prompt.device)
-    x[:, :prompt_len] = prompt
+    x = initial_sequence(prompt, gen_length, mask_id)
     prompt_index = x != mask_id  # [B, L], what the unconditional cfg row masks out
     if attention_mask is not None:
         ones = torch.ones((batch, gen_length), dtype=attention_mask.dtype, device=attention_mask.device)
         attention_mask = torch.cat([attention_mask, ones], dim=-1)
     head = 0 if fills_prompt else prompt_len  # the first position the model predicts
-    capture = StepCapture(recorder, topk, x.device) if recorder is not None else None
 
     steps_per_block = steps // (gen_length // block_length)
     for block, block_start in enumerate(range(prompt_len, x.shape[1], block_length)):
@@ -103,6 +100,13 @@ def generate(
                 capture.capture(block, offset, logits[0, offset:], masked[0, rows], transfer[0, rows], x0[0])
     if capture is not None:
         capture.finish()
+    return x
+
+
+def initial_sequence(prompt: Tensor, gen_length: int, mask_id: int) -> Tensor:
+    """The prompt [B, P] followed by gen_length mask tokens: [B, P + gen_length]."""
+    x = torch.full((prompt.shape[0], prompt.shape[1] + gen_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, : prompt.shape[1]] = prompt
     return x
 
 

@@ -29,6 +29,15 @@ Recorder = Callable[[Step], None]
 class StepCapture:
     """Steps for `recorder`, each with `topk` candidates per position the step predicted for (0: none)."""
 
+    @classmethod
+    def of_run(cls, recorder: Recorder | None, topk: int, prompt: Tensor) -> StepCapture | None:
+        """The capture of a run of `prompt` [B, P], or None without a recorder (which follows one sequence)."""
+        if recorder is None:
+            return None
+        if prompt.shape[0] != 1:
+            raise ValueError(f"recording follows one sequence; got a batch of {prompt.shape[0]} prompts")
+        return cls(recorder, topk, prompt.device)
+
     def __init__(self, recorder: Recorder, topk: int, device: torch.device):
         self.recorder, self.topk, self.device = recorder, topk, device
         self.lag = record_lag(device)
@@ -50,13 +59,14 @@ class StepCapture:
         """One step, for the generated positions offset.. (the current block's first).
 
         logits [R, V]: the step's logits of those positions (after any the sampler banned);
-        candidates, changed [R] bool: the positions whose top-k guesses are recorded (those masked
-        before the step; a revising sampler adds the decoded ones it judged), those the step
-        changed; new_ids [n <= R]: the new tokens of the first n positions (a later one never
-        changes); confidences [n]: what to record as each new token's confidence (default: its
-        softmax probability under `logits`); forward: "full" or "cached", for samplers beyond the
-        reference (None: not recorded). A recorder's StopSampling propagates from here.
+        candidates [R] bool: the positions whose top-k guesses are recorded (those masked before the
+        step; a revising sampler adds the decoded ones it judged); changed [m <= R] bool: which of
+        the first m positions the step changed (a later one never changes); new_ids [n <= R]: the
+        new tokens of the first n positions; confidences [n]: what to record as each new token's
+        confidence (default: its softmax probability under `logits`); forward: "full" or "cached",
+        for samplers beyond the reference (None: not recorded). A recorder's StopSampling propagates from here.
         """
+        changed = F.pad(changed, (0, len(candidates) - len(changed)))
         packed = pack_step(changed, candidates, new_ids, F.softmax(logits, dim=-1), self.topk, confidences)
         self.in_flight.append(PendingStep(self.index, block, offset, packed, self.timer, forward))
         self.index += 1

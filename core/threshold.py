@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from llada_tui.core.predictor import Predictor
-from llada_tui.core.sampler import add_gumbel_noise, check_arguments, num_transfer_tokens
+from llada_tui.core.sampler import add_gumbel_noise, check_arguments, initial_sequence, num_transfer_tokens
 from llada_tui.core.step_capture import Recorder, StepCapture
 
 
@@ -44,15 +44,12 @@ def generate_threshold(
     """
     check_arguments(prompt, None, steps, gen_length, block_length, temperature, 0.0, remasking, topk)
     check_threshold(threshold)
-    batch, prompt_len = prompt.shape
-    if recorder is not None and batch != 1:
-        raise ValueError(f"recording follows one sequence; got a batch of {batch} prompts")
+    prompt_len = prompt.shape[1]
+    capture = StepCapture.of_run(recorder, topk, prompt)
     if bool((prompt == mask_id).any()):
         raise ValueError("the threshold sampler does not fill mask tokens inside the prompt")
 
-    x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=prompt.device)
-    x[:, :prompt_len] = prompt
-    capture = StepCapture(recorder, topk, x.device) if recorder is not None else None
+    x = initial_sequence(prompt, gen_length, mask_id)
     schedule = num_transfer_tokens(block_length, steps // (gen_length // block_length))
     forwards = 0
     for block, block_start in enumerate(range(prompt_len, x.shape[1], block_length)):
@@ -78,9 +75,7 @@ def generate_threshold(
             if capture is not None:
                 offset = block_start - prompt_len
                 rows = masked[0, block_start:]
-                committed = torch.zeros_like(rows)
-                committed[:block_length] = transfer[0]
-                capture.capture(block, offset, logits[0, offset:], rows, committed, x0[0], forward="full")
+                capture.capture(block, offset, logits[0, offset:], rows, transfer[0], x0[0], forward="full")
             step_in_block += 1
     if capture is not None:
         capture.finish()

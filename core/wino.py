@@ -69,7 +69,7 @@ def generate_wino(
     x = torch.full((answer_end + block_length,), mask_id, dtype=torch.long, device=device)  # answer, then shadow
     x[:prompt_len] = prompt[0]
     shadow = slice(answer_end, answer_end + block_length)
-    capture = StepCapture(recorder, topk, device) if recorder is not None else None
+    capture = StepCapture.of_run(recorder, topk, prompt)
     forwards = 0
     for block, block_start in enumerate(range(prompt_len, answer_end, block_length)):
         block_end = block_start + block_length
