@@ -1,4 +1,4 @@
-"""The `llada-tui` command: record, live, play, info, export.
+"""The `llada-tui` command: record, live, play, info, export, order.
 
 The composition root, above both layers: it wires the engine (core/) and the player (tui/)
 to the command line. Commands that sample import the engine (torch) lazily, so `play`,
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 from llada_tui.cli.failures import RunError, UsageError
+from llada_tui.cli.order import add_order_command
 from llada_tui.cli.reading import run_export, run_info, run_play
 from llada_tui.cli.sampling import add_sampling_arguments, run_live, run_record
 from llada_tui.core.inert import inert_block, inert_text
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
     export.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     export.set_defaults(handler=run_export, parser=export)
+
+    add_order_command(commands)
     return parser
 
 
