@@ -112,7 +112,9 @@ def answer_order(run: RunIndex, pattern: re.Pattern[str] | None = None) -> Answe
         return AnswerOrder(None, None, steps_taken, run.length, complete)
     lead_start, span_start, span_end = found
     span_positions = [pos for pos, first, end in pieces if first < span_end and end > span_start]
-    lead_positions = [pos for pos, first, end in pieces if first < span_start and end > lead_start]
+    lead_positions = [
+        pos for pos, first, end in pieces if first < span_start and end > lead_start and pos not in span_positions
+    ]
     span_steps = [steps_taken[pos] for pos in span_positions]
     span = AnswerSpan(
         text=text[span_start:span_end],

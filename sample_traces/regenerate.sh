@@ -17,3 +17,4 @@ record "$lily" --block-length 16 --sampler threshold --threshold 0.9 -o lily-thr
 record "$lily" --block-length 16 --cache dual -o lily-dual-cache.trace
 record "$lily" --block-length 16 --sampler wino -o lily-wino.trace
 record "Lily can run 12 kilometers per hour" --no-chat-template --block-length 16 --sampler wino -o raw-wino.trace
+record "Take the last letters of the words in “Lady Gaga” and concatenate them. Lady ends in" --no-chat-template --block-length 32 --sampler wino --temperature 0.5 --seed 4 -o raw-letters-wino.trace
