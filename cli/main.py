@@ -15,7 +15,7 @@ from typing import IO, NoReturn
 
 from llada_tui.cli.failures import RunError, UsageError
 from llada_tui.cli.order import add_order_command
-from llada_tui.cli.reading import run_export, run_info, run_play
+from llada_tui.cli.reading import add_export_arguments, run_export, run_info, run_play
 from llada_tui.cli.sampling import add_sampling_arguments, run_live, run_record
 from llada_tui.core.inert import inert_block, inert_text
 from llada_tui.core.options import OptionError
@@ -102,12 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("trace", help="trace file")
     info.set_defaults(handler=run_info, parser=info)
 
-    export = commands.add_parser("export", help="convert a trace to JSON")
-    export.add_argument("trace", help="trace file")
-    export.add_argument("--format", choices=["json"], default="json", help="output format (json)")
-    export.add_argument("--candidates", action="store_true", help="include every step's top-k candidates")
-    export.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
-    export.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    export = commands.add_parser("export", help="a trace as JSON, a picture (SVG, HTML), a GIF or an asciicast")
+    add_export_arguments(export)
     export.set_defaults(handler=run_export, parser=export)
 
     add_order_command(commands)

@@ -1,6 +1,7 @@
 """`llada-tui play`, `info` and `export`: what a trace holds, for a person or a program.
 
-These need the base install only (no torch).
+These need the base install only (no torch); a GIF needs Pillow (the `[export]` extra).
+The pictures are cli/pictures.py's.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from llada_tui.cli.failures import UsageError, check_output
+from llada_tui.cli.pictures import PICTURES, check_picture_arguments, write_picture
 from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.run_summary import sampler_line, steps_line
@@ -68,20 +71,55 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = ("json", *PICTURES)
+
+
+def add_export_arguments(export: argparse.ArgumentParser) -> None:
+    export.add_argument("trace", help="trace file")
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, default="json", help="json (default), svg, html, gif or cast (asciicast v2)"
+    )
+    export.add_argument("--candidates", action="store_true", help="json: include every step's top-k candidates")
+    pictures = export.add_argument_group("pictures (svg, html, gif, cast)")
+    pictures.add_argument(
+        "--step", type=int, metavar="N", help="svg, html: the answer after N steps (default: the end)"
+    )
+    pictures.add_argument(
+        "--colour",
+        "--color",
+        choices=["step", "confidence"],
+        help="shade tokens by commit step (default) or confidence",
+    )
+    pictures.add_argument("--fps", type=float, metavar="F", help="gif: frames per second (default 10)")
+    pictures.add_argument(
+        "--every", type=int, metavar="N", help="gif: a frame every N steps (default: 1, or fewer frames than 256)"
+    )
+    pictures.add_argument(
+        "--width", type=int, metavar="N", help="svg, gif: characters per line (default 80); cast: columns (default 100)"
+    )
+    pictures.add_argument("--height", type=int, metavar="N", help="cast: lines of the terminal (default 30)")
+    export.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    export.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+
+
 def run_export(args: argparse.Namespace) -> int:
+    check_picture_arguments(args)
     if args.output is not None:
         check_output(args.output, args.force)
         if not args.output.parent.is_dir():
             raise UsageError(f"{args.output.parent}: no such folder")
     trace = load_trace(args.trace)
-    document = export_document(trace, with_candidates=args.candidates)
-    # ASCII-only JSON: a hostile token text cannot reach a terminal as a control character.
-    text = json.dumps(document, ensure_ascii=True, allow_nan=False)
-    if args.output:
-        with open(args.output, "w" if args.force else "x", encoding="utf-8") as file:
-            file.write(text + "\n")
+    if args.format in PICTURES:
+        write_picture(args, trace)
     else:
-        sys.stdout.write(text + "\n")
+        document = export_document(trace, with_candidates=args.candidates)
+        # ASCII-only JSON: a hostile token text cannot reach a terminal as a control character.
+        text = json.dumps(document, ensure_ascii=True, allow_nan=False)
+        if args.output:
+            with open(args.output, "w" if args.force else "x", encoding="utf-8") as file:
+                file.write(text + "\n")
+        else:
+            sys.stdout.write(text + "\n")
     if trace.warning:
         print(f"llada-tui: warning: {inert_text(trace.warning)}", file=sys.stderr)
     return 0
