@@ -1,4 +1,4 @@
-"""The `llada-tui` command: record, live, play, info, export, order.
+"""The `llada-tui` command: record, live, play, serve, info, export, order.
 
 The composition root, above both layers: it wires the engine (core/) and the player (tui/)
 to the command line. Commands that sample import the engine (torch) lazily, so `play`,
@@ -17,6 +17,7 @@ from llada_tui.cli.failures import RunError, UsageError
 from llada_tui.cli.order import add_order_command
 from llada_tui.cli.reading import add_export_arguments, run_export, run_info, run_play
 from llada_tui.cli.sampling import add_sampling_arguments, run_live, run_record
+from llada_tui.cli.serve import add_serve_arguments, run_serve
 from llada_tui.core.inert import inert_block, inert_text
 from llada_tui.core.options import OptionError
 from llada_tui.core.records import TraceError
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("trace", help="trace file")
     play.add_argument("--follow", action="store_true", help="keep reading as another process writes it")
     play.set_defaults(handler=run_play, parser=play)
+
+    serve = commands.add_parser("serve", help="the player in a browser (textual-serve); this machine only by default")
+    add_serve_arguments(serve)
+    serve.set_defaults(handler=run_serve, parser=serve)
 
     info = commands.add_parser("info", help="summarise a trace")
     info.add_argument("trace", help="trace file")
