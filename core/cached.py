@@ -14,6 +14,9 @@ not seen until the next block. That makes these samplers approximations of the u
 their traces say so. Every forward is a step, including a cached one that finds the block full
 (the source runs it and counts it). Without a threshold, the step counts follow the reference's
 schedule; a forward past its end commits nothing (the source indexes past it and fails there).
+No step waits for the GPU: the commits are chosen on the device (`commits`), and without a
+threshold the forwards per block are known from the schedule; with one, whether the block is full
+is read back between steps (the loop's condition, as in the source).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from torch import Tensor
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.kv_cache import KVCache
-from llada_tui.core.sampler import check_arguments, initial_sequence, num_transfer_tokens
+from llada_tui.core.sampler import add_gumbel_noise, check_arguments, initial_sequence, num_transfer_tokens
 from llada_tui.core.step_capture import Recorder, StepCapture
-from llada_tui.core.threshold import check_threshold, transfer_step
+from llada_tui.core.threshold import check_threshold
 
 CACHES = ("prefix", "dual")
 
@@ -80,10 +83,13 @@ def generate_cached(
         kept = KVCache(model.config.n_layers)
         step_in_block = 0
         # The full forward, then at least one cached one, then cached ones while the block has masks.
-        while step_in_block < 2 or bool((x[:, block_start:block_end] == mask_id).any()):
+        while step_in_block < 2 or block_has_masks(
+            x[:, block_start:block_end], mask_id, schedule, threshold, step_in_block
+        ):
             masked = x[:, block_start:] == mask_id  # [B, L - block_start]: the block first
             if step_in_block == 0:
-                logits = model.predict_cached(x, block_start, kept)  # [B, L - block_start, V]
+                # Logits from the prompt's end in every block: one shape, so one CUDA graph on the fast path.
+                logits = model.predict_cached(x, prompt_len, kept)[:, block_start - prompt_len :]
                 row_length, offset = length, block_start
             else:
                 logits = model.predict_cached(x[:, block_start:span_end], 0, kept.at(block_start))
@@ -92,7 +98,7 @@ def generate_cached(
             count = None
             if threshold is None:
                 count = schedule[step_in_block] if step_in_block < len(schedule) else 0
-            x0, transfer = transfer_step(
+            x0, transfer = commits(
                 logits[:, :block_length],
                 row_length,
                 offset,
@@ -111,3 +117,49 @@ def generate_cached(
     if capture is not None:
         capture.finish()
     return x, forwards
+
+
+def block_has_masks(block: Tensor, mask_id: int, schedule: list[int], threshold: float | None, step: int) -> bool:
+    """Whether the block [B, n] still has a mask after `step` forwards. Without a threshold every step
+    commits its scheduled count, so the answer is known without asking the GPU (and waiting for it)."""
+    if threshold is None:
+        return step < len(schedule)
+    return bool((block == mask_id).any())
+
+
+def commits(
+    logits: Tensor,
+    row_length: int,
+    offset: int,
+    masked: Tensor,
+    temperature: float,
+    remasking: str,
+    threshold: float | None,
+    count: int | None,
+) -> tuple[Tensor, Tensor]:
+    """The block's predictions x0 [B, n] and commits [B, n] (bool): what core/threshold.py's
+    transfer_step chooses, computed on the device without waiting for it (no counts read back).
+
+    logits [B, n, V] are the block's, at `offset` in the row of `row_length` positions the forward
+    returned (the random draws cover that row, as the source's); masked [B, n] is the block's mask.
+    Without a threshold the `count` most confident masked positions are committed (the schedule
+    never asks for more than are masked); with one, every masked position at or above it and the
+    most confident one. Among exactly equal confidences the choice may differ from torch.topk's
+    over the whole row (which is unspecified there too).
+    """
+    batch, n, _ = logits.shape
+    x0 = add_gumbel_noise(logits, temperature, row_length, offset).argmax(dim=-1)  # [B, n]
+    if remasking == "random":
+        confidence = torch.rand((batch, row_length), device=logits.device)[:, offset : offset + n]
+    else:
+        probs = torch.softmax(logits.to(torch.float64), dim=-1)
+        confidence = torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)
+    ranked = confidence.masked_fill(~masked, -torch.inf)
+    if threshold is None:
+        chosen = torch.zeros_like(masked)
+        if count:
+            chosen.scatter_(-1, ranked.topk(min(count, n), dim=-1).indices, True)
+    else:
+        chosen = ranked >= threshold
+        chosen.scatter_(-1, ranked.argmax(dim=-1, keepdim=True), True)
+    return x0, chosen & masked

@@ -87,8 +87,8 @@ def block_forward(
     The previous block's last residual add happens here, where compiled code fuses it with this
     block's first RMSNorm; the sums are the official model's, in the same order.
     mask (bool, True = may attend) broadcasts to [B, H, L, keys]; None attends everywhere.
-    cache (core/kv_cache.py) keeps this block's keys and values, or lends it those of the
-    positions this input does not cover.
+    cache (core/kv_cache.py) keeps this block's keys and values, or takes this input's into its
+    span and lends it those of the positions this input does not cover.
     """
     x = x + previous_ff
     B, L, d = x.shape
@@ -247,17 +247,21 @@ class LLaDAModel(nn.Module):
             training rows of different lengths, each computed as if it ended at its last key;
           - positions [L]: the rotary position of each input (default 0..L-1);
           - cache: a KVCache to fill, or, pointed at a span (KVCache.at), the keys and values of
-            the positions this input does not cover (it covers cache.start .. cache.start + L).
+            the positions this input does not cover (it covers cache.start .. cache.start + L, or
+            `positions` if given: a device tensor, so that a CUDA graph can replay the span elsewhere).
         `layer` computes each block (core/fast.py passes a compiled block_forward).
         """
         config, t = self.config, self.transformer
-        length = input_ids.shape[1]
-        if positions is None and (cache is None or cache.start == 0):
-            cos, signed_sin = self.rotary(length, input_ids.device)
-        else:
+        length, device = input_ids.shape[1], input_ids.device
+        if cache is not None and cache.start is not None:  # a span of a filled cache
             if positions is None:
-                positions = torch.arange(cache.start, cache.start + length, device=input_ids.device)
-            cos, signed_sin = (table[positions] for table in self.rotary(int(positions.max()) + 1, input_ids.device))
+                positions = torch.arange(cache.start, cache.start + length, device=device)
+            cache.place(positions)
+            cos, signed_sin = (table[positions] for table in self.rotary(cache.length, device))
+        elif positions is None:
+            cos, signed_sin = self.rotary(length, device)
+        else:
+            cos, signed_sin = (table[positions] for table in self.rotary(int(positions.max()) + 1, device))
         x = F.embedding(input_ids, t.wte.weight)  # [B, L, d]
         ff = torch.zeros_like(x)  # adding it is exact, and the first block compiles like the others
         for i, block in enumerate(t.blocks):

@@ -7,9 +7,9 @@ import pytest
 import torch
 from sampler_models import MASK_ID, peaked_model
 
-from llada_tui.core.cached import generate_cached
+from llada_tui.core.cached import commits, generate_cached
 from llada_tui.core.records import Step
-from llada_tui.core.threshold import generate_threshold
+from llada_tui.core.threshold import generate_threshold, transfer_step
 
 SEED = 7
 
@@ -105,3 +105,62 @@ def test_a_batch_of_two_matches_the_source(model):
 def test_an_unknown_cache_is_a_one_line_error(model, prompt):
     with pytest.raises(ValueError, match="unknown cache 'full'; use prefix or dual"):
         generate_cached(model, prompt, steps=8, gen_length=8, block_length=8, cache="full", mask_id=MASK_ID)
+
+
+# ---------------------------------------------------------------------------- no waiting for the device
+
+COMMIT_CASES = {
+    "schedule": dict(threshold=None, count=3),
+    "schedule past the masks": dict(threshold=None, count=7),
+    "schedule run out": dict(threshold=None, count=0),
+    "threshold": dict(threshold=0.2, count=None),
+    "threshold none reached": dict(threshold=0.99, count=None),
+    "temperature": dict(threshold=0.3, count=None, temperature=0.9),
+    "random": dict(threshold=None, count=2, remasking="random"),
+}
+
+
+@pytest.mark.parametrize("name", COMMIT_CASES)
+def test_commits_choose_what_transfer_step_chooses(name):
+    """The sync-free step (core/cached.py: commits) against the threshold sampler's transfer_step,
+    on random logits, masks and offsets in a row longer than the block."""
+    case = dict(temperature=0.0, remasking="low_confidence") | COMMIT_CASES[name]
+    generator = torch.Generator().manual_seed(3)
+    for trial in range(40):
+        n, vocab, offset = 6, 11, int(torch.randint(0, 5, (1,), generator=generator))
+        logits = torch.randn((2, n, vocab), generator=generator) * 3
+        masked = torch.rand((2, n), generator=generator) < 0.6
+        arguments = (logits, offset + n + 3, offset, masked, case["temperature"], case["remasking"])
+        rest = (case["threshold"], case["count"])
+        torch.manual_seed(trial)
+        expected = transfer_step(*arguments, *rest)
+        torch.manual_seed(trial)
+        got = commits(*arguments, *rest)
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1]), trial
+
+
+def count_reads(monkeypatch) -> list[int]:
+    """Counts the tensors read back to Python as truth values (a wait for the device on a GPU)."""
+    reads = [0]
+    original = torch.Tensor.__bool__
+
+    def counting(tensor):
+        reads[0] += 1
+        return original(tensor)
+
+    monkeypatch.setattr(torch.Tensor, "__bool__", counting)
+    return reads
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+def test_without_a_threshold_no_step_reads_the_device(model, prompt, cache, monkeypatch):
+    case = dict(steps=16, gen_length=16, block_length=4)
+    torch.manual_seed(SEED)
+    expected, nfe, _ = fast_dllm_source.generate_cached(model, prompt, **case, cache=cache)
+    reads = count_reads(monkeypatch)
+    out, forwards = generate_cached(model, prompt, **case, cache=cache, mask_id=MASK_ID)
+    assert reads[0] == 1  # the prompt's mask check, before the loop
+    assert torch.equal(out, expected) and forwards == nfe == 16
+    reads[0] = 0
+    generate_cached(model, prompt, **case, threshold=0.5, cache=cache, mask_id=MASK_ID)
+    assert reads[0] > 4  # with a threshold the loop asks whether each block is full

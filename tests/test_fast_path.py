@@ -14,7 +14,9 @@ import torch
 from tiny_checkpoint import write_tiny_checkpoint
 
 from llada_tui.core import fast, step_capture
+from llada_tui.core.cached import generate_cached
 from llada_tui.core.fast import FastLLaDA
+from llada_tui.core.kv_cache import KVCache
 from llada_tui.core.loading import load_model
 from llada_tui.core.predictor import HubModel
 from llada_tui.core.records import Step
@@ -172,3 +174,36 @@ def test_stop_sampling_with_lagged_recording(models, prompt, lagged):
     with pytest.raises(StopSampling):
         generate(wrapped, prompt, **CASES["greedy"], **special(wrapped), recorder=recorder)
     assert seen == [0, 1, 2]
+
+
+# ---------------------------------------------------------------------------- the cached samplers
+
+
+def test_predict_cached_gives_the_models_logits(models):
+    """Filling, then a span, through the fast path's entry point and through the model."""
+    plain, wrapped = models
+    ids = torch.randint(0, 380, (1, 23))
+    span = torch.randint(0, 380, (1, 5))
+    got_cache, expected_cache = KVCache(plain.config.n_layers), KVCache(plain.config.n_layers)
+    assert torch.equal(wrapped.predict_cached(ids, 7, got_cache), plain.predict_cached(ids, 7, expected_cache))
+    got = wrapped.predict_cached(span, 0, got_cache.at(9))
+    assert torch.equal(got, plain.predict_cached(span, 0, expected_cache.at(9)))
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+@pytest.mark.parametrize("threshold", [None, 0.2])
+def test_cached_samplers_sample_and_record_the_same(models, prompt, cache, threshold):
+    plain, wrapped = models
+    results = []
+    for model in (plain, wrapped):
+        steps: list[Step] = []
+        torch.manual_seed(7)
+        out, forwards = generate_cached(
+            model, prompt, 16, 16, 4, threshold=threshold, cache=cache, mask_id=plain.config.mask_token_id,
+            recorder=steps.append, topk=3,
+        )  # fmt: skip
+        results.append((out, forwards, steps))
+    (out, forwards, steps), (fast_out, fast_forwards, fast_steps) = results
+    assert torch.equal(fast_out, out) and fast_forwards == forwards == len(steps)
+    assert same_steps(fast_steps, steps)
+    assert [s.forward for s in fast_steps] == [s.forward for s in steps]
