@@ -92,7 +92,7 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
     )
     pictures.add_argument("--fps", type=float, metavar="F", help="gif: frames per second (default 10)")
     pictures.add_argument(
-        "--every", type=int, metavar="N", help="gif: a frame every N steps (default: 1, or fewer frames than 256)"
+        "--every", type=int, metavar="N", help="gif: a frame every N steps (default: every step, at most 256 frames)"
     )
     pictures.add_argument(
         "--width", type=int, metavar="N", help="svg, gif: characters per line (default 80); cast: columns (default 100)"
