@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import IO, NoReturn
 
+from llada_tui.cli.batch import add_batch_arguments
 from llada_tui.cli.failures import RunError, UsageError
 from llada_tui.cli.order import add_order_command
 from llada_tui.cli.reading import add_export_arguments, run_export, run_info, run_play
@@ -87,11 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("-o", "--output", type=Path, help="trace file to write (default: ./traces/TIME-PROMPT.trace)")
     live.set_defaults(handler=run_live, parser=live)
 
-    record = commands.add_parser("record", help="sample a prompt and record every step to a trace")
-    record.add_argument("prompt", help="the message to send to the model")
-    add_sampling_arguments(record)
-    record.add_argument("-o", "--output", type=Path, required=True, help="trace file to write")
+    record = commands.add_parser(
+        "record",
+        help="sample a prompt (or a file of them) and record every step to a trace",
+        usage="%(prog)s PROMPT -o FILE [options]  |  %(prog)s --prompts FILE.jsonl --out-dir DIR [options]",
+    )
+    record.add_argument("prompt", nargs="?", help="the message to send to the model")
+    record.add_argument("-o", "--output", type=Path, help="trace file to write")
     record.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    add_batch_arguments(record)
+    add_sampling_arguments(record)
     record.set_defaults(handler=run_record, parser=record)
 
     play = commands.add_parser("play", help="replay a trace in the terminal")

@@ -143,6 +143,11 @@ def checked_against_checkpoint(args: argparse.Namespace, options: SamplingOption
 
 
 def run_record(args: argparse.Namespace) -> int:
+    from llada_tui.cli.batch import check_batch_arguments, run_batch
+
+    check_batch_arguments(args)
+    if args.prompts is not None:
+        return run_batch(args)
     require_engine("record")
     options = checked_run_arguments(args)
     check_output(args.output, args.force)

@@ -10,12 +10,16 @@ It differs only where the reference fails: cfg_scale > 0 without an attention ma
 
 The model is a Predictor (core/predictor.py). A recorder, if given, sees one Step per step,
 through a StepCapture (core/step_capture.py), in order, before `generate` returns; without one
-nothing extra is computed. The model's head covers the whole generated region either way (the
-recorder wants every position's candidates), so a run computes the same logits with or without
-a recorder.
+nothing extra is computed. A batch of prompts of one length may be sampled at once, each row
+with its own recorder and its own random generator: seeded as a single run seeds torch, each
+row then draws what that run draws, over the same shapes (core/batch_recording.py). The
+model's head covers the whole generated region either way (the recorder wants every position's
+candidates), so a run computes the same logits with or without a recorder.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,19 +57,25 @@ def generate(
     eot_id: int = 126348,
     recorder: Recorder | None = None,
     topk: int = 5,
+    row_recorders: Sequence[Recorder] | None = None,
+    generators: Sequence[torch.Generator] | None = None,
 ) -> Tensor:
     """Sample `gen_length` tokens after `prompt` [B, P]; returns [B, P + gen_length] token ids.
 
     The sequence lives on `prompt`'s device. `recorder` (batch of one only) is called after
     every step with a `Step`; `topk` candidates per still-masked position go with it (0: none).
     A recorder may raise StopSampling to end sampling; it propagates out of `generate`.
+    For a batch: `row_recorders`, one per row, instead of `recorder`; `generators`, one per row,
+    draw each row's random numbers (default: torch's global generator, as the reference).
     """
     check_arguments(prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale, remasking, topk)
     batch, prompt_len = prompt.shape
-    capture = StepCapture.of_run(recorder, topk, prompt)
+    captures = row_captures(recorder, row_recorders, topk, prompt)
+    if generators is not None and len(generators) != batch:
+        raise ValueError(f"{len(generators)} generators for a batch of {batch}")
     # The reference fills mask tokens inside the prompt too: then those compete from the first block on.
     fills_prompt = bool((prompt == mask_id).any())
-    if recorder is not None and fills_prompt:
+    if captures and fills_prompt:
         raise ValueError("cannot record a prompt that contains mask tokens (only the answer is traced)")
 
     x = initial_sequence(prompt, gen_length, mask_id)
@@ -91,16 +101,29 @@ def generate(
                 x.shape[1],
                 open_.start,
                 banned=(eos_id, eot_id) if confidence_eos_eot_inf else None,
+                generators=generators,
             )
             transfer = most_confident(x0_p, masked, open_, count)
             x[:, open_] = torch.where(transfer[:, open_], x0, x[:, open_])
-            if capture is not None:
-                rows = slice(block_start, None)
-                offset = block_start - prompt_len
-                capture.capture(block, offset, logits[0, offset:], masked[0, rows], transfer[0, rows], x0[0])
-    if capture is not None:
+            rows = slice(block_start, None)
+            offset = block_start - prompt_len
+            for row, capture in enumerate(captures):
+                capture.capture(block, offset, logits[row, offset:], masked[row, rows], transfer[row, rows], x0[row])
+    for capture in captures:
         capture.finish()
     return x
+
+
+def row_captures(
+    recorder: Recorder | None, row_recorders: Sequence[Recorder] | None, topk: int, prompt: Tensor
+) -> list[StepCapture]:
+    """The step capture of each row that is recorded: the one row's, or every row's of a batch."""
+    if row_recorders is None:
+        capture = StepCapture.of_run(recorder, topk, prompt)
+        return [] if capture is None else [capture]
+    if recorder is not None or len(row_recorders) != prompt.shape[0]:
+        raise ValueError(f"a batch of {prompt.shape[0]} is recorded by as many row recorders, and no recorder")
+    return [StepCapture(row_recorder, topk, prompt.device) for row_recorder in row_recorders]
 
 
 def initial_sequence(prompt: Tensor, gen_length: int, mask_id: int) -> Tensor:
@@ -173,18 +196,20 @@ def predictions(
     seq_len: int,
     offset: int,
     banned: tuple[int, int] | None = None,
+    generators: Sequence[torch.Generator] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The predicted tokens x0 [B, n] of logits [B, n, V] (positions offset.. of seq_len), and how sure
     the sampler is of each: its probability, or a random score with remasking "random".
 
     banned = (eos_id, eot_id), the reference's confidence_eos_eot_inf: the confidence is computed
     with EOT's logit at -inf, and EOS's too at temperature 0 (where the reference's noisy logits
-    are the logits themselves). `logits` is left as it is.
+    are the logits themselves). `logits` is left as it is. generators: one per row (default: torch's).
     """
-    noisy = add_gumbel_noise(logits, temperature, seq_len, offset)  # logits itself at temperature 0
+    noisy = add_gumbel_noise(logits, temperature, seq_len, offset, generators)  # logits itself at temperature 0
     x0 = noisy.argmax(dim=-1)
     if remasking == "random":
-        return x0, torch.rand((x0.shape[0], seq_len), device=x0.device)[:, offset : offset + x0.shape[1]]
+        scores = uniform((x0.shape[0], seq_len), torch.float32, x0.device, generators)
+        return x0, scores[:, offset : offset + x0.shape[1]]
     if banned is not None:
         eos_id, eot_id = banned
         logits = logits.clone()
@@ -209,16 +234,33 @@ def most_confident(confidence: Tensor, masked: Tensor, open_: slice, count: int)
     return transfer
 
 
-def add_gumbel_noise(logits: Tensor, temperature: float, seq_len: int, offset: int | None = None) -> Tensor:
+def add_gumbel_noise(
+    logits: Tensor,
+    temperature: float,
+    seq_len: int,
+    offset: int | None = None,
+    generators: Sequence[torch.Generator] | None = None,
+) -> Tensor:
     """Gumbel-max sampling in float64: exp(logits) / (-log u)^temperature, u ~ U(0, 1).
 
     `logits` [B, N, V] are positions offset..offset+N of seq_len (default: the last N). u is
     drawn for all seq_len positions, as the reference draws it over its whole logits tensor, so
-    the random stream stays the same.
+    the random stream stays the same; with `generators`, each row's from its own.
     """
     if temperature == 0:
         return logits
     batch, n, vocab = logits.shape
     offset = seq_len - n if offset is None else offset
-    noise = torch.rand((batch, seq_len, vocab), dtype=torch.float64, device=logits.device)[:, offset : offset + n]
+    noise = uniform((batch, seq_len, vocab), torch.float64, logits.device, generators)[:, offset : offset + n]
     return logits.to(torch.float64).exp() / (-torch.log(noise)) ** temperature
+
+
+def uniform(
+    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, generators: Sequence[torch.Generator] | None
+) -> Tensor:
+    """U(0, 1) of `shape` [B, ...]: from torch's generator, or row b from generators[b] (each
+    drawing [1, ...], as a single run of that row draws from torch's)."""
+    if generators is None:
+        return torch.rand(shape, dtype=dtype, device=device)
+    row = (1, *shape[1:])
+    return torch.cat([torch.rand(row, dtype=dtype, device=device, generator=generator) for generator in generators])

@@ -1,0 +1,275 @@
+"""`llada-tui record --prompts FILE.jsonl --out-dir DIR`: many prompts, resumable, batched, data-parallel.
+
+Checks first (the options, every line of the prompts file against the checkpoint's tokenizer and
+chat template), then loads the model once and records this rank's share of the prompts that have
+no complete trace yet, several per forward where the sampler allows (core/batch_recording.py).
+Under torchrun each rank does its share on its own device (core/ranks.py); rank 0 shows the
+progress and, once every rank is done, writes DIR/index.jsonl from the traces on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from llada_tui.cli.failures import RunError, UsageError
+from llada_tui.cli.sampling import require_engine, sampling_options
+from llada_tui.core.batch_index import TraceState, bad_line_entry, index_entry, trace_state, write_index
+from llada_tui.core.inert import inert_text
+from llada_tui.core.options import OptionError, SamplingOptions, check_options, check_threads
+from llada_tui.core.prompt_file import BadLine, PromptJob, read_prompt_file
+from llada_tui.core.ranks import Rank
+from llada_tui.core.records import Header, Step
+
+if TYPE_CHECKING:
+    from llada_tui.core.recording import Engine
+
+MAX_BATCH_SIZE = 1024
+CUDA_BATCH_SIZE = 8  # prompts per forward on a GPU unless --batch-size says otherwise
+CPU_BATCH_SIZE = 1  # a CPU is busy with one already: batching there saves little
+
+
+def add_batch_arguments(record: argparse.ArgumentParser) -> None:
+    batch = record.add_argument_group("many prompts (instead of PROMPT and -o)")
+    batch.add_argument("--prompts", type=Path, metavar="FILE.jsonl", help='one JSON object per line: {"prompt": ...}')
+    batch.add_argument("--out-dir", type=Path, metavar="DIR", help="write DIR/<id>.trace and DIR/index.jsonl")
+    batch.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"prompts per forward where the sampler allows (default: {CUDA_BATCH_SIZE} on cuda, "
+        f"{CPU_BATCH_SIZE} on cpu)",
+    )
+
+
+def check_batch_arguments(args: argparse.Namespace) -> None:
+    """Refuse a mix of the single-run and the batch arguments, in one line."""
+    if args.prompts is None:
+        for name, value in (("--out-dir", args.out_dir), ("--batch-size", args.batch_size)):
+            if value is not None:
+                raise UsageError(f"{name} goes with --prompts FILE.jsonl")
+        if args.prompt is None:
+            raise UsageError("give a PROMPT (or --prompts FILE.jsonl)")
+        if args.output is None:
+            raise UsageError("the following arguments are required: -o/--output")
+        return
+    if args.prompt is not None:
+        raise UsageError("give a PROMPT or --prompts FILE.jsonl, not both")
+    if args.output is not None:
+        raise UsageError("--prompts writes its traces into --out-dir DIR, not -o")
+    if args.out_dir is None:
+        raise UsageError("--prompts needs --out-dir DIR")
+    if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}, got {args.batch_size}")
+
+
+@dataclass
+class Planned:
+    job: PromptJob
+    header: Header
+    path: Path
+    state: TraceState
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    require_engine("record")
+    base = sampling_options(args)
+    check_options(base)
+    check_threads(args.threads)
+    try:
+        rank = Rank.from_environment()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    out_dir = make_out_dir(args.out_dir)
+    console = Console(stderr=True, highlight=False)
+    jobs, bad = read_prompts(args.prompts, base)
+    jobs, refused = checked_against_checkpoint(args.model, jobs)
+    bad = sorted([*bad, *refused], key=lambda line: line.line)
+    if rank.leads:
+        for line in bad:
+            warn(console, f"{args.prompts}:{line.line}: {line.reason}; skipped")
+    if not jobs:
+        raise RunError(f"{args.prompts}: no usable prompt")
+
+    from llada_tui.core.threads import use_threads
+
+    use_threads(args.threads)  # before torch is imported
+    rank.join()
+    from llada_tui.core import recording
+    from llada_tui.core.checkpoint import ModelLoadError
+
+    device = args.device or recording.default_device()
+    if device == "cuda":
+        rank.use_gpu()
+    batch_size = args.batch_size or (CUDA_BATCH_SIZE if device == "cuda" else CPU_BATCH_SIZE)
+    show = rank.leads and console.is_terminal
+    with Progress(console=console, transient=True, disable=not show) as progress:
+        progress.add_task("loading model", total=None)
+        try:
+            engine = recording.load_engine(args.model, device, args.dtype, compile=args.compile)
+        except ModelLoadError as error:
+            raise RunError(str(error)) from None
+    with Progress(console=console, transient=True, disable=not show) as progress:
+        share = rank.share(jobs)
+        planned = [plan(engine, job, out_dir) for job in progress.track(share, description="checking traces")]
+    for item in planned:
+        if item.state in (TraceState.OTHER_RUN, TraceState.NOT_A_TRACE):
+            warn(
+                console,
+                f"{item.path} holds {describe(item.state)}; left alone (move it away to record line {item.job.line})",
+            )
+    to_record = [item for item in planned if item.state in (TraceState.MISSING, TraceState.INCOMPLETE)]
+    failed = record_all(engine, to_record, batch_size, rank, console)
+    if rank.leads and rank.world > 1:
+        console.print("waiting for the other ranks to finish their shares…")
+    rank.wait_for_all()
+    if rank.leads:
+        with Progress(console=console, transient=True, disable=not show) as progress:
+            entries = [index_entry(job, out_dir) for job in progress.track(jobs, description="writing the index")]
+        index = write_index(out_dir, [*entries, *map(bad_line_entry, bad)])
+        complete = sum(entry["status"] == TraceState.COMPLETE.value for entry in entries)
+        kept = sum(item.state == TraceState.COMPLETE for item in planned)
+        console.print(
+            f"{complete} of {len(jobs)} prompts have a complete trace"
+            + (f" ({kept} kept from an earlier run)" if rank.world == 1 and kept else "")
+            + (f"; {len(bad)} bad line{'s' if len(bad) != 1 else ''} skipped" if bad else "")
+            + f"; index: {inert_text(str(index))}",
+            markup=False,
+            soft_wrap=True,
+        )
+    if failed:
+        raise RunError(f"{len(failed)} prompt{'s' if len(failed) != 1 else ''} failed (said above); rerun to retry")
+    return 0
+
+
+def make_out_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is not a folder")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent}: no such folder")
+    path.mkdir(exist_ok=True)  # every rank may try; the first makes it
+    return path
+
+
+def read_prompts(path: Path, base: SamplingOptions) -> tuple[list[PromptJob], list[BadLine]]:
+    if not path.is_file():
+        raise RunError(f"{path}: no such file")
+    try:
+        return read_prompt_file(path, base)
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not UTF-8 text") from None
+
+
+def checked_against_checkpoint(model: str | None, jobs: list[PromptJob]) -> tuple[list[PromptJob], list[BadLine]]:
+    """Each job with the checkpoint's default lengths filled in, its options and prompt checked
+    against the checkpoint (its tokenizer and chat template), before torch starts; the others as bad lines."""
+    from llada_tui.core.checkpoint import ModelLoadError, resolve_checkpoint, sampling_defaults
+    from llada_tui.core.tokenizer import encode_prompt, load_tokenizer
+
+    try:
+        checkpoint = resolve_checkpoint(model)
+        defaults = sampling_defaults(checkpoint)
+        tokenizer = load_tokenizer(checkpoint)
+    except ModelLoadError as error:
+        raise RunError(str(error)) from None
+    good, bad = [], []
+    for job in jobs:
+        try:
+            options = job.options.with_lengths(defaults)
+            check_options(options)
+            encode_prompt(
+                tokenizer, job.prompt, chat_template=options.chat_template, parse_special=options.parse_special
+            )
+        except (OptionError, ValueError, ModelLoadError) as error:
+            bad.append(BadLine(job.line, str(error).strip().splitlines()[0]))
+            continue
+        good.append(PromptJob(job.line, job.id, job.prompt, options))
+    return good, bad
+
+
+def plan(engine: Engine, job: PromptJob, out_dir: Path) -> Planned:
+    from llada_tui.core import recording
+
+    header = recording.make_header(engine, job.prompt, recording.resolve_params(engine, job.options))
+    path = out_dir / job.trace_name
+    return Planned(job, header, path, trace_state(path, header))
+
+
+def describe(state: TraceState) -> str:
+    return "another prompt's or run's finished trace" if state == TraceState.OTHER_RUN else "a file that is not a trace"
+
+
+def batches(items: list[Planned], size: int) -> Iterator[list[Planned]]:
+    """Runs that can share a forward, at most `size` at a time, in the order they first appear."""
+    from llada_tui.core.batch_recording import batch_key
+
+    groups: dict[object, list[Planned]] = {}
+    for item in items:
+        key = batch_key(item.header)
+        groups.setdefault(("alone", item.job.line) if key is None else key, []).append(item)
+    for group in groups.values():
+        for start in range(0, len(group), size):
+            yield group[start : start + size]
+
+
+class PromptsPerMinute(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text("" if task.speed is None else f"{task.speed * 60:.1f} prompts/min")
+
+
+def record_all(engine: Engine, items: list[Planned], batch_size: int, rank: Rank, console: Console) -> list[Planned]:
+    """Record every item, a batch at a time; returns those that failed (each reported in a line)."""
+    from llada_tui.core import recording
+    from llada_tui.core.batch_recording import record_batch
+
+    where = "" if rank.world == 1 else f" (rank 0 of {rank.world}: its share)"
+    columns = [
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        PromptsPerMinute(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[step]}", markup=False),
+    ]
+    failed: list[Planned] = []
+    show = rank.leads and console.is_terminal
+    with Progress(*columns, console=console, transient=True, disable=not show) as progress:
+        task = progress.add_task(f"recording{where}", total=len(items), step="")
+
+        def on_step(row: int, step: Step) -> None:
+            if row == 0:
+                progress.update(task, step=f"step {step.index + 1}")
+
+        for batch in batches(items, batch_size):
+            overwrite = any(item.state == TraceState.INCOMPLETE for item in batch)  # ours, from an earlier run
+            try:
+                if len(batch) == 1:
+                    item = batch[0]
+                    recording.record_run(
+                        engine, item.header, item.path, on_step=lambda step: on_step(0, step), overwrite=overwrite
+                    )
+                else:
+                    headers = [item.header for item in batch]
+                    paths = [item.path for item in batch]
+                    record_batch(engine, headers, paths, on_step=on_step, overwrite=overwrite)
+            except FileExistsError as error:  # another process made the file since it was planned
+                failed.extend(batch)
+                warn(console, f"{error.filename}: appeared while this batch started; not overwritten")
+            except Exception as error:
+                if not recording.is_out_of_memory(error) and not isinstance(error, (RuntimeError, ValueError)):
+                    raise
+                failed.extend(batch)
+                lines = ", ".join(str(item.job.line) for item in batch)
+                warn(console, f"line {lines}: {recording.one_line(error)}; the trace says so, a rerun tries again")
+            progress.advance(task, len(batch))
+    return failed
+
+
+def warn(console: Console, message: str) -> None:
+    console.print(f"llada-tui: warning: {inert_text(message)}", markup=False, soft_wrap=True)

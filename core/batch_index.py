@@ -1,0 +1,99 @@
+"""A batch's traces on disk: which are done, and the index that lists them all.
+
+Everything is read back from the traces themselves, so a batch can be stopped anywhere (a rank
+killed, the machine gone) and rerun: a complete trace of the same prompt and parameters is kept,
+an incomplete one recorded again, a file that is something else left alone. `index.jsonl` has
+one line per line of the prompts file, in order. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from llada_tui.core.prompt_file import BadLine, PromptJob
+from llada_tui.core.records import Header, TraceError
+from llada_tui.core.trace_reader import Trace, load_trace
+
+INDEX_NAME = "index.jsonl"
+
+
+class TraceState(Enum):
+    MISSING = "missing"  # not recorded yet
+    COMPLETE = "complete"  # this prompt with these parameters, finished: kept
+    INCOMPLETE = "incomplete"  # cut short, interrupted or failed: recorded again
+    OTHER_RUN = "other run"  # a finished trace of another prompt, model or parameters: left alone
+    NOT_A_TRACE = "not a trace"  # a file that cannot be read as a trace: left alone
+
+
+def trace_state(path: Path, header: Header) -> TraceState:
+    """What `path` holds, against the run `header` describes (the header it would be written with)."""
+    if not path.exists():
+        return TraceState.MISSING
+    try:
+        trace = load_trace(path)
+    except (TraceError, OSError):
+        return TraceState.NOT_A_TRACE
+    if not same_run(trace.header, header):
+        # An unfinished trace of another run is ours from an earlier batch, as good as missing.
+        return TraceState.OTHER_RUN if trace.complete else TraceState.INCOMPLETE
+    return TraceState.COMPLETE if trace.complete else TraceState.INCOMPLETE
+
+
+def same_run(recorded: Header, wanted: Header) -> bool:
+    return (
+        recorded.prompt_text == wanted.prompt_text
+        and list(recorded.prompt_ids) == list(wanted.prompt_ids)
+        and recorded.model.get("name") == wanted.model.get("name")
+        and dict(recorded.params) == dict(wanted.params)
+    )
+
+
+def index_entry(job: PromptJob, out_dir: Path) -> dict[str, Any]:
+    """The index line of a job, from its trace as it is on disk now."""
+    entry: dict[str, Any] = {"line": job.line, "id": job.id, "prompt": job.prompt, "trace": job.trace_name}
+    path = out_dir / job.trace_name
+    if not path.exists():
+        return {**entry, "status": TraceState.MISSING.value}
+    try:
+        trace = load_trace(path)
+    except (TraceError, OSError) as error:
+        return {**entry, "status": TraceState.NOT_A_TRACE.value, "error": str(error)}
+    if trace.header.prompt_text != job.prompt:
+        return {**entry, "status": TraceState.OTHER_RUN.value}
+    return {**entry, **trace_summary(trace)}
+
+
+def trace_summary(trace: Trace) -> dict[str, Any]:
+    end = trace.end
+    summary: dict[str, Any] = {
+        "status": TraceState.COMPLETE.value if trace.complete else TraceState.INCOMPLETE.value,
+        "steps": len(trace.steps),
+        "forwards": len(trace.steps),  # one model forward per step, for every sampler
+        "cached_forwards": sum(step.forward == "cached" for step in trace.steps),
+    }
+    if end is not None:
+        summary["wall_s"] = round(end.total_ms / 1000, 3)
+        if trace.complete:
+            summary["final_text"] = end.final_text
+        elif end.message:
+            summary["error"] = end.message
+    return summary
+
+
+def bad_line_entry(bad: BadLine) -> dict[str, Any]:
+    return {"line": bad.line, "status": "bad line", "error": bad.reason}
+
+
+def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
+    """index.jsonl, in line order, replaced in one step (a reader never sees half of it)."""
+    path = out_dir / INDEX_NAME
+    partial = out_dir / f".{INDEX_NAME}.{os.getpid()}.tmp"
+    with open(partial, "w", encoding="utf-8") as file:
+        for entry in sorted(entries, key=lambda entry: entry["line"]):
+            file.write(json.dumps(entry, ensure_ascii=True) + "\n")
+    os.replace(partial, path)
+    return path

@@ -1,0 +1,120 @@
+"""A prompts file for batch recording: one JSON object per line, each a prompt and its trace's name.
+
+    {"prompt": "Lily can run 12 kilometers per hour...", "id": "lily", "block_length": 32}
+
+`prompt` is required; `id` names the trace (`<id>.trace`, made safe as a file name; default
+`p<line number>`); any other key overrides one sampling option for that prompt, named as in
+SamplingOptions (`steps`, `gen_length`, `block_length`, `temperature`, `seed`, `sampler`, ...).
+A line that cannot be used is a BadLine with its number and why; the rest are still run.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from llada_tui.core.options import OptionError, SamplingOptions, check_options, check_prompt
+
+OVERRIDABLE = {field.name: field for field in fields(SamplingOptions)}
+MAX_ID_CHARS = 100  # a file name, with ".trace", well under any file system's limit
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class PromptJob:
+    line: int  # 1-based line number in the file
+    id: str  # safe as a file name
+    prompt: str
+    options: SamplingOptions  # the command line's options with this line's overrides
+
+    @property
+    def trace_name(self) -> str:
+        return f"{self.id}.trace"
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    reason: str
+
+
+def read_prompt_file(path: Path, base: SamplingOptions) -> tuple[list[PromptJob], list[BadLine]]:
+    """Every usable line as a job (in file order) and every other non-blank line as a BadLine.
+
+    Raises OSError if the file cannot be read, UnicodeDecodeError if it is not UTF-8.
+    """
+    jobs: list[PromptJob] = []
+    bad: list[BadLine] = []
+    named: dict[str, int] = {}  # file name (case-folded: some file systems ignore case) -> line
+    with open(path, encoding="utf-8") as file:
+        for number, text in enumerate(file, start=1):
+            if not text.strip():
+                continue
+            try:
+                job = parse_line(text, number, base)
+            except OptionError as error:
+                bad.append(BadLine(number, str(error)))
+                continue
+            taken = named.setdefault(job.trace_name.casefold(), number)
+            if taken != number:
+                bad.append(BadLine(number, f"id {job.id!r} names the same trace as line {taken}"))
+                continue
+            jobs.append(job)
+    return jobs, bad
+
+
+def parse_line(text: str, number: int, base: SamplingOptions) -> PromptJob:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise OptionError(f"not JSON: {error.msg} at column {error.colno}") from None
+    if not isinstance(record, dict):
+        raise OptionError("not a JSON object")
+    prompt = record.get("prompt")
+    if not isinstance(prompt, str):
+        raise OptionError('no "prompt" string')
+    check_prompt(prompt)
+    overrides = {key: value for key, value in record.items() if key not in ("prompt", "id")}
+    for key, value in overrides.items():
+        check_override(key, value)
+    options = replace(base, **overrides)
+    check_options(options)
+    return PromptJob(number, safe_id(record.get("id"), number), prompt, options)
+
+
+def check_override(key: str, value: Any) -> None:
+    field = OVERRIDABLE.get(key)
+    if field is None:
+        raise OptionError(f"unknown key {key!r} (a sampling option is one of: {', '.join(OVERRIDABLE)})")
+    allowed = _json_types(typing.get_type_hints(SamplingOptions)[key])
+    # bool is an int in Python, but `"steps": true` is a mistake, not 1.
+    if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+        wanted = " or ".join(sorted({"null" if t is type(None) else t.__name__ for t in allowed}))
+        raise OptionError(f"{key} must be {wanted}, not {json.dumps(value)[:40]}")
+
+
+def _json_types(hint: Any) -> tuple[type, ...]:
+    """The JSON values a field's type admits: a float field takes an integer too."""
+    members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    allowed = set(members)
+    if float in allowed:
+        allowed.add(int)
+    return tuple(allowed)
+
+
+def safe_id(value: Any, number: int) -> str:
+    """A trace's file name stem: the id with anything but letters, digits, '.', '_' and '-' as '_'."""
+    if value is None:
+        return f"p{number}"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise OptionError('"id" must be a string or an integer')
+    safe = UNSAFE.sub("_", str(value)).strip(".")[:MAX_ID_CHARS]  # no hidden files, no "." or ".."
+    if not safe:
+        raise OptionError(f'"id" {json.dumps(value)[:40]} leaves nothing usable as a file name')
+    return safe

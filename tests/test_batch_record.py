@@ -1,0 +1,279 @@
+"""`llada-tui record --prompts FILE.jsonl --out-dir DIR`: batched and under torchrun, each trace
+equal step for step to a single `record` of its prompt; resumable; bad lines reported and skipped.
+
+The runs use the embedded demo model on the CPU with one thread (gen 32, 16 steps: about a
+second a prompt on this project's 2-core box).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from llada_tui.cli.main import main
+from llada_tui.core import batch_recording
+from llada_tui.core.options import SamplingOptions
+from llada_tui.core.prompt_file import read_prompt_file
+from llada_tui.core.trace_reader import load_trace
+
+RATE = "Lily can run {} kilometers per hour for {} hours. After that, she runs {} kilometers per hour. How many kilometers can she run in {} hours?"  # noqa: E501
+LETTERS = 'Take the last letters of the words in "{}" and concatenate them.'
+# Four rate prompts of one token length (they can share a forward) and two of letters (another length).
+PROMPTS = [
+    {"id": "rate-a", "prompt": RATE.format(12, 4, 6, 8)},
+    {"id": "rate-b", "prompt": RATE.format(14, 3, 5, 9), "seed": 7},
+    {"id": "letters-a", "prompt": LETTERS.format("Lady Gaga")},
+    {"id": "rate-c", "prompt": RATE.format(11, 2, 7, 6), "seed": 3},
+    {"id": "letters-b", "prompt": LETTERS.format("Nora Kell"), "block_length": 16},
+    {"id": "rate-d", "prompt": RATE.format(13, 5, 4, 7)},
+]
+FAST = ["--gen-length", "32", "--steps", "16", "--block-length", "8", "--threads", "1", "--device", "cpu"]
+
+
+def write_prompts(path: Path, lines: list[object]) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def steps_of(path: Path) -> list[tuple]:
+    """What a trace's steps say, all but their wall times."""
+    trace = load_trace(path)
+    assert trace.complete, path
+    return [
+        (
+            step.index,
+            step.block,
+            list(step.positions),
+            list(step.ids),
+            list(step.confidences),
+            None if step.candidates is None else (list(step.candidates.ids), list(step.candidates.probs)),
+        )
+        for step in trace.steps
+    ] + [tuple(trace.end.final_ids)]
+
+
+def single_run(tmp_path: Path, line: dict, extra: list[str]) -> Path:
+    out = tmp_path / "single" / f"{line['id']}.trace"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    options = [f"--{key.replace('_', '-')}={value}" for key, value in line.items() if key not in ("id", "prompt")]
+    argv = ["record", line["prompt"], "-o", str(out), *FAST, *extra]
+    # A per-line override comes after the command line's, as the prompts file's do.
+    assert main(argv + options) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def singles(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[tuple]]:
+    """Every prompt recorded alone, at temperature 0 and at 0.8 (each with its seed)."""
+    tmp_path = tmp_path_factory.mktemp("singles")
+    runs = {}
+    for temperature in ("0", "0.8"):
+        for line in PROMPTS:
+            path = single_run(tmp_path / temperature, line, ["--temperature", temperature])
+            runs[temperature, line["id"]] = steps_of(path)
+    return runs
+
+
+def batch(tmp_path: Path, *extra: str, prompts: list[object] = PROMPTS) -> tuple[int, Path]:
+    prompts_file = write_prompts(tmp_path / "prompts.jsonl", prompts)
+    out_dir = tmp_path / "out"
+    code = main(["record", "--prompts", str(prompts_file), "--out-dir", str(out_dir), *FAST, *extra])
+    return code, out_dir
+
+
+@pytest.mark.parametrize("temperature", ["0", "0.8"])
+def test_batched_rows_equal_single_runs(
+    temperature: str, singles: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = []
+    real = batch_recording.generate
+
+    def counting(*args, **kwargs):
+        sizes.append(args[1].shape[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch_recording, "generate", counting)
+    code, out_dir = batch(tmp_path, "--batch-size", "2", "--temperature", temperature)
+    assert code == 0
+    assert sizes == [2, 2]  # the rate prompts two by two; the letters prompts differ in length or options
+    for line in PROMPTS:
+        assert steps_of(out_dir / f"{line['id']}.trace") == singles[temperature, line["id"]], line["id"]
+
+
+def test_the_index_lists_every_line(tmp_path: Path) -> None:
+    prompts = [PROMPTS[0], "{not json", {"prompt": LETTERS.format("Lady Gaga")}, {"prompt": "x", "steps": "many"}]
+    code, out_dir = batch(tmp_path, "--batch-size", "2", prompts=prompts)
+    assert code == 0
+    entries = [json.loads(line) for line in (out_dir / "index.jsonl").read_text().splitlines()]
+    assert [(entry["line"], entry["status"]) for entry in entries] == [
+        (1, "complete"),
+        (2, "bad line"),
+        (3, "complete"),
+        (4, "bad line"),
+    ]
+    first, _, third, fourth = entries
+    assert first["id"] == "rate-a" and first["trace"] == "rate-a.trace" and first["prompt"] == PROMPTS[0]["prompt"]
+    assert first["final_text"] == load_trace(out_dir / "rate-a.trace").end.final_text
+    assert first["steps"] == first["forwards"] == 16 and first["wall_s"] > 0
+    assert third["id"] == "p3" and (out_dir / "p3.trace").exists()
+    assert fourth["error"].startswith("steps must be")
+
+
+def test_bad_lines_are_reported_with_their_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    same_name = {"id": "letters-a", "prompt": "again"}  # the same trace name as line 2's
+    prompts = ["[1, 2]", PROMPTS[2], {"prompt": "x", "sampler": "fast"}, same_name, PROMPTS[0]]
+    code, out_dir = batch(tmp_path, prompts=prompts)
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "prompts.jsonl:1: not a JSON object; skipped" in err
+    assert "prompts.jsonl:3:" in err and "sampler" in err
+    assert "prompts.jsonl:4: id 'letters-a' names the same trace as line 2; skipped" in err
+    assert sorted(p.name for p in out_dir.glob("*.trace")) == ["letters-a.trace", "rate-a.trace"]
+
+
+def test_a_rerun_keeps_complete_traces_and_records_incomplete_ones(tmp_path: Path) -> None:
+    code, out_dir = batch(tmp_path, prompts=PROMPTS[:3])
+    assert code == 0
+    kept = (out_dir / "rate-a.trace").read_bytes()
+    cut = out_dir / "rate-b.trace"
+    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) // 2])  # a run killed halfway
+    code, _ = batch(tmp_path, prompts=PROMPTS[:3])
+    assert code == 0
+    assert (out_dir / "rate-a.trace").read_bytes() == kept
+    assert load_trace(cut).complete
+
+
+def test_a_rerun_leaves_what_is_not_its_own_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "rate-a.trace").write_text("my notes")
+    shutil.copy(Path(__file__).parent.parent / "sample_traces" / "lily.trace", out_dir / "rate-b.trace")
+    code, _ = batch(tmp_path, prompts=PROMPTS[:2])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert (out_dir / "rate-a.trace").read_text() == "my notes"
+    assert (out_dir / "rate-b.trace").read_bytes() == (
+        Path(__file__).parent.parent / "sample_traces" / "lily.trace"
+    ).read_bytes()
+    assert "rate-a.trace holds a file that is not a trace; left alone" in err
+    assert "rate-b.trace holds another prompt's or run's finished trace; left alone" in err
+    statuses = [json.loads(line)["status"] for line in (out_dir / "index.jsonl").read_text().splitlines()]
+    assert statuses == ["not a trace", "other run"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["x", "--prompts", "p.jsonl", "--out-dir", "o"], "give a PROMPT or --prompts FILE.jsonl, not both"),
+        (["--prompts", "p.jsonl"], "--prompts needs --out-dir DIR"),
+        (["--prompts", "p.jsonl", "--out-dir", "o", "-o", "x.trace"], "not -o"),
+        (["x", "-o", "x.trace", "--out-dir", "o"], "--out-dir goes with --prompts FILE.jsonl"),
+        (["--prompts", "p.jsonl", "--out-dir", "o", "--batch-size", "0"], "--batch-size must be between 1 and"),
+        ([], "give a PROMPT (or --prompts FILE.jsonl)"),
+        (["x"], "the following arguments are required: -o/--output"),
+    ],
+)
+def test_mixed_arguments_are_refused_in_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["record", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_prompts_and_unusable_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", "--prompts", str(tmp_path / "none.jsonl"), "--out-dir", str(tmp_path / "o")]) == 1
+    assert "none.jsonl: no such file" in capsys.readouterr().err
+    prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS[:1])
+    (tmp_path / "file").write_text("")
+    assert main(["record", "--prompts", str(prompts), "--out-dir", str(tmp_path / "file")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    empty = write_prompts(tmp_path / "bad.jsonl", ["{}", "nope"])
+    assert main(["record", "--prompts", str(empty), "--out-dir", str(tmp_path / "o2")]) == 1
+    assert "bad.jsonl: no usable prompt" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- the prompts file
+
+
+def test_prompt_file_lines(tmp_path: Path) -> None:
+    path = write_prompts(
+        tmp_path / "p.jsonl",
+        [
+            {"prompt": "a"},
+            "",
+            {"prompt": "b", "id": "../../etc/passwd"},
+            {"prompt": "c", "id": 12, "temperature": 1, "steps": None},
+            {"prompt": "d", "steps": True},
+            {"prompt": "e", "colour": "red"},
+            {"prompt": "f", "id": "P1"},  # the same file name as line 1's, on a case-blind disk
+            {"prompt": "g", "id": "..."},
+        ],
+    )
+    jobs, bad = read_prompt_file(path, SamplingOptions(seed=5))
+    assert [(job.line, job.id) for job in jobs] == [(1, "p1"), (3, "_.._etc_passwd"), (4, "12")]
+    assert jobs[2].options.temperature == 1 and jobs[2].options.seed == 5
+    assert [(line.line, line.reason.split(" ")[0]) for line in bad] == [
+        (5, "steps"),
+        (6, "unknown"),
+        (7, "id"),
+        (8, '"id"'),
+    ]
+
+
+# ---------------------------------------------------------------------------- killed, and torchrun
+
+
+LLADA_TUI = str(Path(sys.executable).parent / "llada-tui")
+
+
+def start_batch(prompts_file: Path, out_dir: Path, launcher: list[str] = []) -> subprocess.Popen:  # noqa: B006
+    return subprocess.Popen(
+        [*launcher, LLADA_TUI, "record", "--prompts", str(prompts_file), "--out-dir", str(out_dir), *FAST],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_killed_run_loses_only_the_prompt_it_was_on(tmp_path: Path, singles: dict) -> None:
+    prompts_file = write_prompts(tmp_path / "p.jsonl", PROMPTS)
+    out_dir = tmp_path / "out"
+    process = start_batch(prompts_file, out_dir)  # one prompt at a time: rate-a, -b, -c, -d, then letters
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out_dir / "rate-c.trace").exists():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    done = {path.name: path.read_bytes() for path in out_dir.glob("*.trace") if load_trace(path).complete}
+    assert set(done) == {"rate-a.trace", "rate-b.trace"}
+    code, _ = batch(tmp_path)  # the same prompts file, the same folder
+    assert code == 0
+    for name, data in done.items():
+        assert (out_dir / name).read_bytes() == data
+    for line in PROMPTS:
+        assert steps_of(out_dir / f"{line['id']}.trace") == singles["0", line["id"]]
+
+
+def test_torchrun_ranks_share_the_prompts(tmp_path: Path, singles: dict) -> None:
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun is not installed beside this Python")
+    prompts_file = write_prompts(tmp_path / "p.jsonl", PROMPTS)
+    out_dir = tmp_path / "out"
+    process = start_batch(prompts_file, out_dir, [torchrun, "--standalone", "--nproc-per-node", "2", "--no-python"])
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-2000:]
+    entries = [json.loads(line) for line in (out_dir / "index.jsonl").read_text().splitlines()]
+    assert [entry["status"] for entry in entries] == ["complete"] * len(PROMPTS)
+    for line in PROMPTS:
+        assert steps_of(out_dir / f"{line['id']}.trace") == singles["0", line["id"]]
