@@ -113,7 +113,8 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=True, highlight=False)
+    # the stream itself, not "standard error": the cast's app redirects sys.stderr while it runs
+    console = Console(file=sys.stderr, highlight=False)
     columns = [TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(description, total=None)
