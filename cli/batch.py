@@ -10,13 +10,23 @@ progress and, once every rank is done, writes DIR/index.jsonl from the traces on
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from llada_tui.cli.failures import RunError, UsageError
@@ -242,17 +252,14 @@ def record_all(engine: Engine, items: list[Planned], batch_size: int, rank: Rank
     with Progress(*columns, console=console, transient=True, disable=not show) as progress:
         task = progress.add_task(f"recording{where}", total=len(items), step="")
 
-        def on_step(row: int, step: Step) -> None:
-            if row == 0:
-                progress.update(task, step=f"step {step.index + 1}")
-
         for batch in batches(items, batch_size):
+            on_step = step_reporter(progress, task, batch)
             overwrite = any(item.state == TraceState.INCOMPLETE for item in batch)  # ours, from an earlier run
             try:
                 if len(batch) == 1:
                     item = batch[0]
                     recording.record_run(
-                        engine, item.header, item.path, on_step=lambda step: on_step(0, step), overwrite=overwrite
+                        engine, item.header, item.path, on_step=partial(on_step, 0), overwrite=overwrite
                     )
                 else:
                     headers = [item.header for item in batch]
@@ -269,6 +276,18 @@ def record_all(engine: Engine, items: list[Planned], batch_size: int, rank: Rank
                 warn(console, f"line {lines}: {recording.one_line(error)}; the trace says so, a rerun tries again")
             progress.advance(task, len(batch))
     return failed
+
+
+def step_reporter(progress: Progress, task: TaskID, batch: list[Planned]) -> Callable[[int, Step], None]:
+    """Shows the step the batch is at ("4 prompts per forward · step 12/64") beside the bar."""
+    total = batch[0].header.total_steps  # None where the sampler decides its steps
+    shared = f"{len(batch)} prompts per forward · " if len(batch) > 1 else ""
+
+    def on_step(row: int, step: Step) -> None:
+        if row == 0:
+            progress.update(task, step=f"{shared}step {step.index + 1}" + (f"/{total}" if total else ""))
+
+    return on_step
 
 
 def warn(console: Console, message: str) -> None:

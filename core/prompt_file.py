@@ -71,7 +71,7 @@ def read_prompt_file(path: Path, base: SamplingOptions) -> tuple[list[PromptJob]
 
 def parse_line(text: str, number: int, base: SamplingOptions) -> PromptJob:
     try:
-        record = json.loads(text)
+        record = json.loads(text.strip())
     except json.JSONDecodeError as error:
         raise OptionError(f"not JSON: {error.msg} at column {error.colno}") from None
     if not isinstance(record, dict):
