@@ -217,6 +217,7 @@ def test_prompt_file_lines(tmp_path: Path) -> None:
             {"prompt": "e", "colour": "red"},
             {"prompt": "f", "id": "P1"},  # the same file name as line 1's, on a case-blind disk
             {"prompt": "g", "id": "..."},
+            '{"prompt": "h"',
         ],
     )
     jobs, bad = read_prompt_file(path, SamplingOptions(seed=5))
@@ -227,7 +228,9 @@ def test_prompt_file_lines(tmp_path: Path) -> None:
         (6, "unknown"),
         (7, "id"),
         (8, '"id"'),
+        (9, "not"),
     ]
+    assert bad[-1].reason == "not JSON: Expecting ',' delimiter at column 15"
 
 
 # ---------------------------------------------------------------------------- killed, and torchrun
