@@ -81,6 +81,7 @@ class GifPainter:
         self.cell = self.font.getlength("M")
         small_cell = self.small.getlength("M")
         width = round(self.picture.columns * self.cell) + 2 * MARGIN
+        width = max(width, round(self._legend_width()) + 2 * MARGIN)  # a long legend widens a narrow picture
         self.prompt = prompt_lines(run, int(self.picture.columns * self.cell / small_cell))
         self.top = MARGIN + len(self.prompt) * SMALL_LINE + 8
         self.legend_y = self.top + max(1, self.picture.lines) * LINE + 10
@@ -122,16 +123,9 @@ class GifPainter:
         if underline:
             self.draw.line((x0, y + LINE - 4, x1 - 2, y + LINE - 4), fill=ink)
 
-    def _draw_legend(self, t: int, current: bool) -> None:
-        y, draw, small = self.legend_y, self.draw, self.small
-        draw.rectangle((0, y, self.image.width, y + SMALL_LINE), fill=BACKGROUND)
+    def _legend_marks(self, t: int, current: bool) -> tuple[str, list[tuple[str, RGB]]]:
+        """The legend's start (before its scale) and the marks after it."""
         title, low, high = scale_labels(self.run, self.shading)
-        x = MARGIN + draw.textlength(f"{title} {low} ", font=small)
-        draw.text((MARGIN, y), f"{title} {low}", font=small, fill=INK)
-        for i in range(GRADIENT_WIDTH):
-            level = round(i / (GRADIENT_WIDTH - 1) * (LEVELS - 1))
-            draw.line((x + i, y + 2, x + i, y + SMALL_LINE - 3), fill=level_colour(self.shading, level))
-        x += GRADIENT_WIDTH + draw.textlength(" ", font=small)
         marks: list[tuple[str, RGB]] = [(high, INK)]
         if current:
             marks.append(("this step", CURRENT[1]))
@@ -139,6 +133,23 @@ class GifPainter:
         if self.run.header.revises:
             marks += [("revised", INK), (f"{PLACEHOLDER * 3} re-masked", REMASKED)]
         marks.append((f"after step {t} of {self.run.length}", MUTED))
+        return f"{title} {low}", marks
+
+    def _legend_width(self) -> float:
+        start, marks = self._legend_marks(self.run.length, True)  # the longest it gets
+        texts = [start + " ", " ", *(text + "   " for text, _ in marks)]
+        return GRADIENT_WIDTH + sum(self.small.getlength(text) for text in texts)
+
+    def _draw_legend(self, t: int, current: bool) -> None:
+        y, draw, small = self.legend_y, self.draw, self.small
+        draw.rectangle((0, y, self.image.width, y + SMALL_LINE), fill=BACKGROUND)
+        start, marks = self._legend_marks(t, current)
+        draw.text((MARGIN, y), start, font=small, fill=INK)
+        x = MARGIN + draw.textlength(start + " ", font=small)
+        for i in range(GRADIENT_WIDTH):
+            level = round(i / (GRADIENT_WIDTH - 1) * (LEVELS - 1))
+            draw.line((x + i, y + 2, x + i, y + SMALL_LINE - 3), fill=level_colour(self.shading, level))
+        x += GRADIENT_WIDTH + draw.textlength(" ", font=small)
         for text, colour in marks:
             draw.text((x, y), text, font=small, fill=colour)
             x += draw.textlength(text + "   ", font=small)

@@ -50,7 +50,9 @@ def svg_document(run: RunIndex, t: int, shading: Shading = Shading.STEP, columns
         x, y = MARGIN + slot.column * CELL, top + slot.line * LINE
         parts.append(cell_elements(run, cell, shading, x, y, slot.width * CELL))
     y = top + max(1, picture.lines) * LINE + 12
-    parts.append(legend_elements(run, cells, shading, t, MARGIN, y))
+    legend, legend_end = legend_elements(run, cells, shading, t, MARGIN, y)
+    parts.append(legend)
+    width = max(width, legend_end + MARGIN)  # a narrow picture with a long legend grows to hold it
     height = y + SMALL_LINE + MARGIN
     title = escape(f"llada-tui: {prompt_lines(run, 200, 1)[0]}")
     body = "\n".join(parts)
@@ -96,8 +98,11 @@ def gradient_definition(shading: Shading) -> str:
     return f'<defs><linearGradient id="scale">{offsets}</linearGradient></defs>'
 
 
-def legend_elements(run: RunIndex, cells: list[Cell], shading: Shading, t: int, x: float, y: float) -> str:
-    """One line: the scale from its first to its last value, then the marks the picture uses."""
+def legend_elements(
+    run: RunIndex, cells: list[Cell], shading: Shading, t: int, x: float, y: float
+) -> tuple[str, float]:
+    """One line: the scale from its first to its last value, then the marks the picture uses;
+    and where it ends."""
     title, low, high = scale_labels(run, shading)
     small = ' class="small"'
     parts = [text_element(x, y + SMALL, f"{title} {low}", f'{small} fill="{INK}"')]
@@ -115,5 +120,6 @@ def legend_elements(run: RunIndex, cells: list[Cell], shading: Shading, t: int, 
     for text, colour, look in marks:
         parts.append(text_element(x, y + SMALL, text, f' class="small{look}" fill="{colour}"'))
         x += (len(text) + 2) * SMALL_CELL
-    parts.append(text_element(x, y + SMALL, f"after step {t} of {run.length}", f'{small} fill="{MUTED}"'))
-    return "".join(parts)
+    where = f"after step {t} of {run.length}"
+    parts.append(text_element(x, y + SMALL, where, f'{small} fill="{MUTED}"'))
+    return "".join(parts), x + len(where) * SMALL_CELL

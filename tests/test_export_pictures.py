@@ -346,3 +346,36 @@ def test_a_gif_of_hostile_texts(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     assert write_gif(hostile_run(tmp_path), buffer) == len(HOSTILE_TOKENS) + 1
     assert Image.open(io.BytesIO(buffer.getvalue())).n_frames == len(HOSTILE_TOKENS) + 1
+
+
+def test_pictures_depend_on_core_alone() -> None:
+    from test_layers import ROOT, imported_modules
+
+    for file in sorted((ROOT / "pictures").glob("*.py")):
+        for module in imported_modules(file):
+            top = module.split(".")
+            assert top[0] not in ("textual", "torch", "transformers"), f"{file.name} imports {module}"
+            if top[0] == "llada_tui":
+                assert top[1] in ("core", "pictures"), f"{file.name} imports {module}"
+
+
+def test_a_long_legend_widens_a_narrow_picture(tmp_path: Path) -> None:
+    from PIL import Image, ImageChops
+
+    from llada_tui.pictures import svg
+    from llada_tui.pictures.gif import write_gif
+
+    run = RunIndex.of_trace(load_trace(revising_trace(tmp_path / "wino.trace")))  # every mark: the longest legend
+    root = ElementTree.fromstring(svg_document(run, 2, columns=40))
+    assert float(root.get("width")) > 40 * svg.CELL + 2 * svg.MARGIN
+    for element in root.iter(f"{SVG}text"):
+        size = svg.CELL if element.get("textLength") else svg.SMALL_CELL
+        assert float(element.get("x")) + len(element.text or "") * size <= float(root.get("width")), element.text
+    buffer = io.BytesIO()
+    write_gif(run, buffer, columns=40)
+    image = Image.open(io.BytesIO(buffer.getvalue()))
+    image.seek(2)
+    frame = image.convert("RGB")
+    legend = frame.crop((0, frame.height - 40, frame.width, frame.height))
+    inked = ImageChops.difference(legend, Image.new("RGB", legend.size, (255, 255, 255))).getbbox()
+    assert inked is not None and inked[2] < frame.width - 6  # nothing cut at the right edge
