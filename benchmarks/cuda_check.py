@@ -11,9 +11,10 @@
    shape with random weights (sharded safetensors written to local disk; the demo model's
    tokenizer), then the same checkpoint through the plain path, and how far the two traces agree.
 5. The decoding strategies (threshold, prefix and dual caches, WINO) on CUDA in float32: the fast
-   path chooses what the eager model chooses, and what the CPU chose for the same weights; then
-   each through `record --device cuda` on the 8B-shaped checkpoint (forwards and ms per forward:
-   the cached and WINO forwards run eagerly for now).
+   path (the cached forwards as CUDA graphs, also compiled) chooses what the eager model chooses,
+   and what the CPU chose for the same weights; then each through `record --device cuda` on the
+   8B-shaped checkpoint (forwards and ms per forward; WINO's forwards run eagerly for now).
+7. The cached samplers in bfloat16: how often the fast path (graphs) and the eager model part.
 
     python benchmarks/cuda_check.py --out DIR [--skip-8b]
 Exits 1 if a check fails; writes DIR/cuda_check.json and prints a summary.
@@ -176,6 +177,30 @@ def host_syncs(report: dict) -> None:
             f"recording {'on' if recording else 'off'}: {len(syncs)} synchronising call(s) in "
             f"{case['steps']} steps (one allowed: the prompt's mask check before the loop)",
         )
+    for name, threshold, allowed in (("prefix", None, None), ("dual", None, None), ("dual", 0.3, "per step")):
+        run = dict(
+            steps=32, gen_length=64, block_length=16, threshold=threshold, cache=name, mask_id=SPECIAL["mask_id"]
+        )
+        steps = []
+        generate_cached(fast, prompt, **run, recorder=steps.append)  # warm-up: graph captures
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                forwards = generate_cached(fast, prompt, **run, recorder=steps.append)[1]
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = [str(w.message).splitlines()[0] for w in caught]
+        syncs = [m for m in syncs if "synchroniz" in m.lower() and "prototype" not in m]
+        # with a threshold, the loop's question after each forward but a block's first: is the block full?
+        limit = 1 if allowed is None else 1 + forwards - run["gen_length"] // run["block_length"]
+        label = f"{name} cache{'' if threshold is None else f' threshold {threshold}'}"
+        report[f"syncs {label}"] = {"syncs": len(syncs), "forwards": forwards, "messages": syncs[:3]}
+        check(
+            len(syncs) <= limit,
+            f"{label}, recording on: {len(syncs)} synchronising call(s) in {forwards} forwards (allowed: {limit})",
+        )
 
 
 def write_8b_checkpoint(path: Path) -> None:
@@ -249,8 +274,18 @@ def cli_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
 STRATEGIES = {
     "threshold 0.3": lambda model, prompt, **kw: generate_threshold(model, prompt, 32, 64, 16, threshold=0.3, **kw),
     "prefix cache": lambda model, prompt, **kw: generate_cached(model, prompt, 32, 64, 16, cache="prefix", **kw),
+    "prefix cache 0.3": lambda model, prompt, **kw: generate_cached(
+        model, prompt, 32, 64, 16, threshold=0.3, cache="prefix", **kw
+    ),
+    "dual cache": lambda model, prompt, **kw: generate_cached(model, prompt, 64, 64, 16, cache="dual", **kw),
     "dual cache 0.3": lambda model, prompt, **kw: generate_cached(
         model, prompt, 32, 64, 16, threshold=0.3, cache="dual", **kw
+    ),
+    "dual cache 0.5, temperature 0.8": lambda model, prompt, **kw: generate_cached(
+        model, prompt, 32, 64, 16, threshold=0.5, temperature=0.8, cache="dual", **kw
+    ),
+    "dual cache, random remasking": lambda model, prompt, **kw: generate_cached(
+        model, prompt, 32, 64, 8, remasking="random", cache="dual", **kw
     ),
     "wino 0.2/0.6": lambda model, prompt, **kw: generate_wino(
         model, prompt, 64, 16, threshold=0.2, threshold_back=0.6, **kw
@@ -261,11 +296,15 @@ STRATEGIES = {
 def strategies(report: dict) -> None:
     print("5. decoding strategies on CUDA (float32): fast path = eager model = CPU", flush=True)
     plain, fast = small_model(torch.float32), FastLLaDA(small_model(torch.float32))
+    compiled = FastLLaDA(small_model(torch.float32), compile=True)
     cpu = small_model(torch.float32).to("cpu")
     prompt = torch.randint(0, 1000, (1, 24), generator=torch.Generator().manual_seed(9))
     for name, run in STRATEGIES.items():
         results = {}
-        for label, model, device in (("plain", plain, "cuda"), ("fast", fast, "cuda"), ("cpu", cpu, "cpu")):
+        models = [("plain", plain, "cuda"), ("fast", fast, "cuda"), ("cpu", cpu, "cpu")]
+        if "cache" in name:
+            models.append(("fast-compiled", compiled, "cuda"))
+        for label, model, device in models:
             steps = []
             torch.manual_seed(5)
             out, forwards = run(model, prompt.to(device), mask_id=SPECIAL["mask_id"], recorder=steps.append, topk=3)
@@ -274,8 +313,15 @@ def strategies(report: dict) -> None:
         same_cpu = results["cpu"][0].equal(results["plain"][0]) and results["cpu"][2] == results["plain"][2]
         remasks = sum(list(s[3]).count(SPECIAL["mask_id"]) for s in results["plain"][2])
         check(same_fast, f"{name}: fast = eager on CUDA ({results['plain'][1]} forwards, {remasks} re-masks)")
+        same_compiled = None
+        if "fast-compiled" in results:
+            same_compiled = results["fast-compiled"][0].equal(results["plain"][0]) and (
+                results["fast-compiled"][2] == results["plain"][2]
+            )
+            check(same_compiled, f"{name}: fast-compiled = eager on CUDA")
         report[f"strategy {name}"] = {
             "fast_equals_eager": same_fast,
+            "compiled_equals_eager": same_compiled,
             "cuda_equals_cpu": same_cpu,
             "forwards": results["plain"][1],
         }
@@ -316,6 +362,31 @@ def strategies_on_8b(report: dict, workdir: Path, out_dir: Path) -> None:
     (out_dir / "strategies_8b.log").write_text("\n".join(lines))
 
 
+def cached_bfloat16(report: dict, prompts: int = 12) -> None:
+    print("7. the cached samplers in bfloat16: where the fast path (graphs) and the eager model part", flush=True)
+    plain, fast = small_model(torch.bfloat16), FastLLaDA(small_model(torch.bfloat16))
+    generator = torch.Generator().manual_seed(4)
+    for cache in ("prefix", "dual"):
+        identical = compared = flipped = 0
+        for _ in range(prompts):
+            prompt = torch.randint(0, 1000, (1, 24), generator=generator).cuda()
+            runs = []
+            for model in (plain, fast):
+                steps = []
+                out, _ = generate_cached(model, prompt, 64, 64, 16, cache=cache, mask_id=SPECIAL["mask_id"],
+                                         recorder=steps.append)  # fmt: skip
+                runs.append((out, steps))
+            identical += torch.equal(runs[0][0], runs[1][0])
+            for a, b in zip(runs[0][1], runs[1][1]):
+                compared += 1
+                if (list(a.positions), list(a.ids)) != (list(b.positions), list(b.ids)):
+                    flipped += 1
+                    break
+        report[f"bfloat16 {cache} cache"] = {"prompts": prompts, "identical_runs": identical,
+                                             "steps_compared": compared, "steps_with_a_flip": flipped}  # fmt: skip
+        print(f"  {cache}: {identical}/{prompts} runs identical; {flipped} of {compared} steps chose differently")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for cuda_check.json and logs")
@@ -332,6 +403,7 @@ def main() -> int:
     bfloat16_flips(report)
     host_syncs(report)
     strategies(report)
+    cached_bfloat16(report)
     if not args.skip_8b:
         cli_on_8b(report, args.workdir, args.out)
         strategies_on_8b(report, args.workdir, args.out)

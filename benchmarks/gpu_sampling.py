@@ -10,6 +10,13 @@ ms_per_step = the call's time / the steps it ran. Settings (prompt 64, block 32)
   - gen 512, steps 512, recording on: one block, for peak memory.
 Paths: "plain" is the model run eagerly, as on the CPU; "fast" is the fast path (core/fast.py: the
 same forward captured as CUDA graphs); "fast-compiled" adds torch.compile (with --compile).
+Each case also names its KV cache ("none", or Fast-dLLM's "prefix" / "dual", core/cached.py) and
+sampler ("reference": the reference's schedule, one token per step at steps = gen_length;
+"threshold": Fast-dLLM's confidence threshold 0.9, which random weights never reach, so it runs
+as many forwards but asks the GPU after each whether the block is full). A cached run's
+ms_per_step is its time over its forwards, the block-start (full) forwards included. On the fast
+paths the script also times the forwards alone (`forwards`: CUDA events around 30 calls of one
+kind, as the sampler makes them: the uncached forward, the block-start forward, a dual span).
 Peak memory is reset before each case, so peak_gib is the weights plus that case's working memory
 (torch's allocator, no CUDA context).
 
@@ -30,8 +37,10 @@ from pathlib import Path
 
 import torch
 
+from llada_tui.core.cached import generate_cached
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.fast import FastLLaDA
+from llada_tui.core.kv_cache import KVCache
 from llada_tui.core.llada import LLaDAModel, init_weights
 from llada_tui.core.records import Header
 from llada_tui.core.sampler import StopSampling, generate
@@ -55,7 +64,9 @@ LLADA_8B = LLaDAConfig(
 )
 TINY = LLaDAConfig(d_model=64, n_layers=2, n_heads=4, vocab_size=512, mlp_hidden_size=128, mask_token_id=500)
 OFFICIAL_MS = 38.2  # the official sampler and modeling code, H100, gen 256 (issue 6)
+FAST_DLLM_DUAL_MS = 40.9  # Fast-dLLM's own dual cache, per forward, H200, gen 256 (issue 16)
 TOPK = 5
+THRESHOLD = 0.9  # Fast-dLLM's default
 
 
 @dataclass(frozen=True)
@@ -103,8 +114,16 @@ class Bench:
         generator = torch.Generator().manual_seed(1)
         self.prompt_ids = torch.randint(0, config.mask_token_id, (4096,), generator=generator)
 
-    def run(self, model, setting: Setting, recording: bool, max_steps: int | None = None) -> float:
-        """One generate() call; its ms per step."""
+    def run(
+        self,
+        model,
+        setting: Setting,
+        recording: bool,
+        max_steps: int | None = None,
+        cache: str = "none",
+        sampler: str = "reference",
+    ) -> float:
+        """One sampling run; its ms per step (per forward)."""
         prompt = self.prompt_ids[: setting.prompt_len][None].to(self.device)
         recorded = 0
         writer = None
@@ -135,40 +154,62 @@ class Bench:
             if max_steps is not None and recorded >= max_steps:
                 raise StopSampling
 
+        shape = dict(
+            steps=setting.steps,
+            gen_length=setting.gen_length,
+            block_length=setting.block_length,
+            mask_id=self.config.mask_token_id,
+            recorder=recorder if recording else None,
+            topk=TOPK,
+        )
+        threshold = THRESHOLD if sampler == "threshold" else None
+        forwards = setting.steps
         synchronize(self.device)
         started = time.perf_counter()
         try:
-            generate(
-                model,
-                prompt,
-                steps=setting.steps,
-                gen_length=setting.gen_length,
-                block_length=setting.block_length,
-                mask_id=self.config.mask_token_id,
-                recorder=recorder if recording else None,
-                topk=TOPK,
-            )
+            if cache == "none":
+                generate(model, prompt, **shape)
+            else:
+                forwards = generate_cached(model, prompt, **shape, threshold=threshold, cache=cache)[1]
         except StopSampling:
             pass
         synchronize(self.device)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         if writer is not None:
             writer.close()
-        return elapsed_ms / (recorded if recording else setting.steps)
+        return elapsed_ms / (recorded if recording else forwards)
 
-    def case(self, path: str, model, setting: Setting, recording: bool, repeats: int | None = None) -> dict:
+    def case(
+        self,
+        path: str,
+        model,
+        setting: Setting,
+        recording: bool,
+        repeats: int | None = None,
+        cache: str = "none",
+        sampler: str = "reference",
+    ) -> dict:
         if recording is False and setting.timed_steps is not None:
             raise ValueError("a run without a recorder cannot be stopped early")
-        self.run(model, setting, recording=True, max_steps=3)  # warm-up: graph capture, kernel choices
+        # Warm-up (graph captures, kernel choices, compiling): the prefix cache has a shape per block.
+        warm_up = setting.timed_steps if cache == "prefix" else 3
+        self.run(model, setting, recording=True, max_steps=warm_up, cache=cache, sampler=sampler)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(self.device)
-        runs = [self.run(model, setting, recording, setting.timed_steps) for _ in range(repeats or self.repeats)]
+        runs = [
+            self.run(model, setting, recording, setting.timed_steps, cache=cache, sampler=sampler)
+            for _ in range(repeats or self.repeats)
+        ]
         gib = 2**30
         on_gpu = self.device.type == "cuda"
+        label = path if cache == "none" else f"{path} {cache}"
+        label += " threshold" if sampler == "threshold" else ""
         case = {
-            "name": f"{path} gen{setting.gen_length} recording {'on' if recording else 'off'}",
+            "name": f"{label} gen{setting.gen_length} recording {'on' if recording else 'off'}",
             "path": path,
+            "cache": cache,
+            "sampler": sampler,
             "prompt_len": setting.prompt_len,
             "gen_length": setting.gen_length,
             "steps": setting.steps,
@@ -181,25 +222,59 @@ class Bench:
             "peak_reserved_gib": round(torch.cuda.max_memory_reserved(self.device) / gib, 3) if on_gpu else 0.0,
         }
         self.cases.append(case)
-        print(f"  {case['name']:<40} {case['ms_per_step']:8.2f} ms/step  runs {case['runs_ms_per_step']}", flush=True)
+        print(f"  {case['name']:<48} {case['ms_per_step']:8.2f} ms/step  runs {case['runs_ms_per_step']}", flush=True)
         return case
 
 
-def profile(model, bench: Bench, setting: Setting, out: Path) -> None:
+def profile(model, bench: Bench, setting: Setting, out: Path, cache: str = "none", steps: int = 4) -> None:
     """The kernels of a few recorded steps, as the PyTorch profiler sees them (a text table)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    bench.run(model, setting, recording=True, max_steps=3)
+    bench.run(model, setting, recording=True, max_steps=3, cache=cache)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if bench.device.type == "cuda" else [])
     try:
         with torch_profile(activities=activities) as prof:
-            bench.run(model, setting, recording=True, max_steps=4)
+            bench.run(model, setting, recording=True, max_steps=steps, cache=cache)
     except RuntimeError as error:  # no CUPTI, ...: the timings matter more than the profile
         print(f"  profiler failed: {str(error).splitlines()[0]}")
         return
     sort = "cuda_time_total" if bench.device.type == "cuda" else "cpu_time_total"
     out.write_text(prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=100))
+
+
+def time_forwards(model, bench: Bench, setting: Setting, path: str, calls: int = 30) -> dict:
+    """ms per forward of each kind the samplers make, alone: CUDA events around `calls` calls."""
+    config, device = bench.config, bench.device
+    length = setting.prompt_len + setting.gen_length
+    ids = torch.randint(0, config.mask_token_id, (1, length), device=device)
+    block = slice(setting.prompt_len, setting.prompt_len + setting.block_length)
+    kept = KVCache(config.n_layers)
+    kinds = {
+        "uncached": lambda: model.predict(ids, setting.prompt_len),
+        "block start (fills the cache)": lambda: model.predict_cached(
+            ids, setting.prompt_len, KVCache(config.n_layers)
+        ),
+        "dual span": lambda: model.predict_cached(ids[:, block], 0, kept.at(block.start)),
+    }
+    timings = {}
+    for kind, forward in kinds.items():
+        if kind == "dual span":
+            model.predict_cached(ids, setting.prompt_len, kept)
+        for _ in range(3):
+            forward()  # warm-up: capture
+        times = []
+        for _ in range(3):
+            begin, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            begin.record()
+            for _ in range(calls):
+                forward()
+            end.record()
+            end.synchronize()
+            times.append(begin.elapsed_time(end) / calls)
+        timings[kind] = round(statistics.median(times), 3)
+        print(f"  {path} gen{setting.gen_length}: {kind:<30} {timings[kind]:7.3f} ms per forward", flush=True)
+    return {"path": path, "gen_length": setting.gen_length, "ms_per_forward": timings}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per fast case (median reported)")
     parser.add_argument("--no-before", action="store_true", help="skip the plain (eager) path")
     parser.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
-    parser.add_argument("--profile", type=Path, help="write profiler tables (plain, fast, compiled at gen 1024) here")
+    parser.add_argument("--profile", type=Path, help="write profiler tables (plain, fast, compiled) here")
     args = parser.parse_args(argv)
 
     if args.tiny:
@@ -225,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"{gpu_name}, torch {torch.__version__}: model of {config.num_params() / 1e9:.2f} B parameters, {dtype}")
 
+    forwards = []
     with tempfile.TemporaryDirectory() as trace_dir:
         bench = Bench(config, device, Path(trace_dir), args.repeats)
         if not args.no_before:
@@ -234,22 +310,28 @@ def main(argv: list[str] | None = None) -> int:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 profile(model, bench, runs["short"], args.profile / "profile_plain.txt")
 
-        fast = FastLLaDA(model)
-        bench.case("fast", fast, runs["peak"], recording=True)
-        for recording in (False, True):
-            bench.case("fast", fast, runs["short"], recording=recording)
-        bench.case("fast", fast, runs["long"], recording=True)
-        if args.profile:
-            profile(fast, bench, runs["short"], args.profile / "profile_fast.txt")
-
-        if args.compile:
-            del fast
-            compiled = FastLLaDA(model, compile=True)
+        paths = {"fast": dict()} | ({"fast-compiled": dict(compile=True)} if args.compile else {})
+        for path, options in paths.items():
+            fast = FastLLaDA(model, **options)
+            if path == "fast":
+                bench.case(path, fast, runs["peak"], recording=True)
             for recording in (False, True):
-                bench.case("fast-compiled", compiled, runs["short"], recording=recording)
-            bench.case("fast-compiled", compiled, runs["long"], recording=True)
+                bench.case(path, fast, runs["short"], recording=recording)
+            bench.case(path, fast, runs["long"], recording=True)
+            # The dual cache first: its span keeps one shape, compiled as such (the prefix cache's
+            # shrinking spans then compile once more, with dynamic sizes).
+            for recording in (False, True):
+                bench.case(path, fast, runs["short"], recording=recording, cache="dual")
+            bench.case(path, fast, runs["short"], recording=True, cache="dual", sampler="threshold")
+            bench.case(path, fast, runs["long"], recording=True, cache="dual")
+            for recording in (False, True):
+                bench.case(path, fast, runs["short"], recording=recording, cache="prefix")
+            if device.type == "cuda":
+                forwards += [time_forwards(fast, bench, runs[name], path) for name in ("short", "long")]
             if args.profile:
-                profile(compiled, bench, runs["long"], args.profile / "profile_fast_compiled_long.txt")
+                args.profile.mkdir(parents=True, exist_ok=True)
+                profile(fast, bench, runs["short"], args.profile / f"profile_{path}_dual.txt", cache="dual", steps=16)
+            del fast
 
     result = {
         "device": gpu_name,
@@ -257,9 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "model": "LLaDA-8B shape, random weights" if not args.tiny else "tiny, random weights",
         "dtype": str(dtype).removeprefix("torch."),
-        "timing": "median of whole generate() calls after a warm-up, host clock between CUDA syncs; "
+        "timing": "median of whole sampling runs after a warm-up, host clock between CUDA syncs, per forward; "
         "timed_steps < steps: the run was stopped by the recorder after that many steps",
         "cases": bench.cases,
+        "forwards": forwards,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -269,20 +352,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(cases: list[dict], short: int) -> None:
-    def ms(path: str, gen: int, recording: bool) -> float | None:
+    def ms(path: str, cache: str, recording: bool) -> float | None:
         for case in cases:
-            if (case["path"], case["gen_length"], case["recording"]) == (path, gen, recording):
+            if (case["path"], case["cache"], case["sampler"], case["gen_length"], case["recording"]) == (
+                path, cache, "reference", short, recording,
+            ):  # fmt: skip
                 return case["ms_per_step"]
         return None
 
-    print(f"\n{'case':<42} {'ms/step':>8} {'vs official':>11} {'peak GiB':>9}")
+    print(f"\n{'case':<50} {'ms/step':>8} {'vs official':>11} {'vs Fast-dLLM dual':>17} {'peak GiB':>9}")
     for case in cases:
-        speedup = f"{OFFICIAL_MS / case['ms_per_step']:.2f}x" if case["gen_length"] == 256 else "-"
-        print(f"{case['name']:<42} {case['ms_per_step']:8.2f} {speedup:>11} {case['peak_gib']:9.2f}")
+        at_short = case["gen_length"] == short
+        speedup = f"{OFFICIAL_MS / case['ms_per_step']:.2f}x" if at_short else "-"
+        dual = f"{FAST_DLLM_DUAL_MS / case['ms_per_step']:.2f}x" if at_short and case["cache"] == "dual" else "-"
+        print(f"{case['name']:<50} {case['ms_per_step']:8.2f} {speedup:>11} {dual:>17} {case['peak_gib']:9.2f}")
     for path in ("fast", "fast-compiled"):
-        on, off = ms(path, short, True), ms(path, short, False)
-        if on and off:
-            print(f"{path}: recording costs {100 * (on / off - 1):+.1f} % at gen {short}")
+        for cache in ("none", "dual", "prefix"):
+            on, off = ms(path, cache, True), ms(path, cache, False)
+            if on and off:
+                print(f"{path}, cache {cache}: recording costs {100 * (on / off - 1):+.1f} % at gen {short}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_sampling.py runs end to end (tiny shape, CPU) and writes the JSON that issue 6 asks for."""
+"""benchmarks/gpu_sampling.py runs end to end (tiny shape, CPU) and writes the JSON that issues 6 and 16 ask for."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ CASE_FIELDS = {
     "gen_length": int,
     "steps": int,
     "block_length": int,
+    "cache": str,
+    "sampler": str,
     "recording": bool,
     "ms_per_step": float,
     "peak_gib": float,
@@ -26,7 +28,7 @@ def test_tiny_benchmark_writes_the_results_json(tmp_path):
         [sys.executable, str(SCRIPT), "--tiny", "--repeats", "2", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
@@ -39,11 +41,16 @@ def test_tiny_benchmark_writes_the_results_json(tmp_path):
             assert isinstance(case[field], kind), (field, case)
         assert case["ms_per_step"] > 0
         assert case["gen_length"] % case["block_length"] == 0
-    seen = {(c["path"], c["gen_length"], c["recording"]) for c in cases}
+    seen = {(c["path"], c["cache"], c["sampler"], c["gen_length"], c["recording"]) for c in cases}
     # before and after, recording on and off, a long run and a peak-memory run
-    assert {("plain", 32, False), ("plain", 32, True), ("fast", 32, False), ("fast", 32, True)} <= seen
-    assert ("fast", 64, True) in seen and ("fast", 48, True) in seen
-    assert "recording costs" in done.stdout
+    uncached = {(path, 32, recording) for path in ("plain", "fast") for recording in (False, True)}
+    assert {(path, "none", "reference", gen, on) for path, gen, on in uncached} <= seen
+    assert ("fast", "none", "reference", 64, True) in seen and ("fast", "none", "reference", 48, True) in seen
+    # the caches (issue 16): recording on and off, the dual cache long and with a threshold
+    assert {("fast", cache, "reference", 32, on) for cache in ("prefix", "dual") for on in (False, True)} <= seen
+    assert {("fast", "dual", "reference", 64, True), ("fast", "dual", "threshold", 32, True)} <= seen
+    for cache in ("none", "dual", "prefix"):
+        assert f"fast, cache {cache}: recording costs" in done.stdout
 
 
 def test_benchmark_without_a_gpu_says_so_in_one_line(tmp_path):
