@@ -10,8 +10,9 @@ progress and, once every rank is done, writes DIR/index.jsonl from the traces on
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from llada_tui.core.recording import Engine
 
 MAX_BATCH_SIZE = 1024
+RECORDED = (TraceState.MISSING, TraceState.INCOMPLETE)  # what a run records; the rest it keeps or leaves alone
 CUDA_BATCH_SIZE = 8  # prompts per forward on a GPU unless --batch-size says otherwise
 CPU_BATCH_SIZE = 1  # a CPU is busy with one already: batching there saves little
 
@@ -82,9 +84,9 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
 @dataclass
 class Planned:
     job: PromptJob
-    header: Header
+    header: Header  # as it will be written, but for the time it was made
     path: Path
-    state: TraceState
+    state: TraceState = TraceState.MISSING  # checked by the rank whose share it is
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -125,17 +127,18 @@ def run_batch(args: argparse.Namespace) -> int:
             engine = recording.load_engine(args.model, device, args.dtype, compile=args.compile)
         except ModelLoadError as error:
             raise RunError(str(error)) from None
+    # The batches are made from the whole file, the same on every rank, and shared out whole: a
+    # prompt shares its forward with the same others however many ranks there are.
+    shares = rank.share(list(batches([plan(engine, job, out_dir) for job in jobs], batch_size)))
+    planned = [item for batch in shares for item in batch]
     with Progress(console=console, transient=True, disable=not show) as progress:
-        share = rank.share(jobs)
-        planned = [plan(engine, job, out_dir) for job in progress.track(share, description="checking traces")]
-    for item in planned:
-        if item.state in (TraceState.OTHER_RUN, TraceState.NOT_A_TRACE):
-            warn(
-                console,
-                f"{item.path} holds {describe(item.state)}; left alone (move it away to record line {item.job.line})",
-            )
-    to_record = [item for item in planned if item.state in (TraceState.MISSING, TraceState.INCOMPLETE)]
-    failed = record_all(engine, to_record, batch_size, rank, console)
+        for item in progress.track(planned, description="checking traces"):
+            item.state = trace_state(item.path, item.header)
+            if item.state in (TraceState.OTHER_RUN, TraceState.NOT_A_TRACE):
+                hint = f"move it away to record line {item.job.line}"
+                warn(console, f"{item.path} holds {describe(item.state)}; left alone ({hint})")
+    to_record = [[item for item in batch if item.state in RECORDED] for batch in shares]
+    failed = record_all(engine, [batch for batch in to_record if batch], rank, console)
     if rank.leads and rank.world > 1:
         console.print("waiting for the other ranks to finish their shares…")
     rank.wait_for_all()
@@ -207,8 +210,7 @@ def plan(engine: Engine, job: PromptJob, out_dir: Path) -> Planned:
     from llada_tui.core import recording
 
     header = recording.make_header(engine, job.prompt, recording.resolve_params(engine, job.options))
-    path = out_dir / job.trace_name
-    return Planned(job, header, path, trace_state(path, header))
+    return Planned(job, header, out_dir / job.trace_name)
 
 
 def describe(state: TraceState) -> str:
@@ -233,8 +235,8 @@ class PromptsPerMinute(ProgressColumn):
         return Text("" if task.speed is None else f"{task.speed * 60:.1f} prompts/min")
 
 
-def record_all(engine: Engine, items: list[Planned], batch_size: int, rank: Rank, console: Console) -> list[Planned]:
-    """Record every item, a batch at a time; returns those that failed (each reported in a line)."""
+def record_all(engine: Engine, share: list[list[Planned]], rank: Rank, console: Console) -> list[Planned]:
+    """Record every batch of the share; returns the runs that failed (each batch's failure said in a line)."""
     from llada_tui.core import recording
     from llada_tui.core.batch_recording import record_batch
 
@@ -250,20 +252,16 @@ def record_all(engine: Engine, items: list[Planned], batch_size: int, rank: Rank
     failed: list[Planned] = []
     show = rank.leads and console.is_terminal
     with Progress(*columns, console=console, transient=True, disable=not show) as progress:
-        task = progress.add_task(f"recording{where}", total=len(items), step="")
-
-        for batch in batches(items, batch_size):
+        task = progress.add_task(f"recording{where}", total=sum(map(len, share)), step="")
+        for batch in share:
             on_step = step_reporter(progress, task, batch)
             overwrite = any(item.state == TraceState.INCOMPLETE for item in batch)  # ours, from an earlier run
+            headers = [replace(item.header, created=time.strftime("%Y-%m-%dT%H:%M:%S%z")) for item in batch]
+            paths = [item.path for item in batch]
             try:
                 if len(batch) == 1:
-                    item = batch[0]
-                    recording.record_run(
-                        engine, item.header, item.path, on_step=partial(on_step, 0), overwrite=overwrite
-                    )
+                    recording.record_run(engine, headers[0], paths[0], on_step=partial(on_step, 0), overwrite=overwrite)
                 else:
-                    headers = [item.header for item in batch]
-                    paths = [item.path for item in batch]
                     record_batch(engine, headers, paths, on_step=on_step, overwrite=overwrite)
             except FileExistsError as error:  # another process made the file since it was planned
                 failed.extend(batch)

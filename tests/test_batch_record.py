@@ -239,9 +239,9 @@ def test_prompt_file_lines(tmp_path: Path) -> None:
 LLADA_TUI = str(Path(sys.executable).parent / "llada-tui")
 
 
-def start_batch(prompts_file: Path, out_dir: Path, launcher: list[str] = []) -> subprocess.Popen:  # noqa: B006
+def start_batch(prompts_file: Path, out_dir: Path, launcher: tuple[str, ...] = (), *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [*launcher, LLADA_TUI, "record", "--prompts", str(prompts_file), "--out-dir", str(out_dir), *FAST],
+        [*launcher, LLADA_TUI, "record", "--prompts", str(prompts_file), "--out-dir", str(out_dir), *FAST, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -273,7 +273,9 @@ def test_torchrun_ranks_share_the_prompts(tmp_path: Path, singles: dict) -> None
         pytest.skip("torchrun is not installed beside this Python")
     prompts_file = write_prompts(tmp_path / "p.jsonl", PROMPTS)
     out_dir = tmp_path / "out"
-    process = start_batch(prompts_file, out_dir, [torchrun, "--standalone", "--nproc-per-node", "2", "--no-python"])
+    # Batches of two: rank 0 records rate-a and -b in one forward and letters-a, rank 1 rate-c and -d, letters-b.
+    launcher = (torchrun, "--standalone", "--nproc-per-node", "2", "--no-python")
+    process = start_batch(prompts_file, out_dir, launcher, "--batch-size", "2")
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-2000:]
     entries = [json.loads(line) for line in (out_dir / "index.jsonl").read_text().splitlines()]
