@@ -4,6 +4,7 @@ marks and the words on screen mean (a newcomer's legend)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from rich.style import Style
 from rich.table import Table
@@ -17,7 +18,7 @@ from textual.widgets import Static
 from llada_tui.core.inert import BIDI_MARK, EMPTY_MARK, INVISIBLE_MARK, NEWLINE_MARK, TAB_MARK
 from llada_tui.core.records import Header
 from llada_tui.tui.layout import PLACEHOLDER
-from llada_tui.tui.palette import SPECIAL_MARK
+from llada_tui.tui.palette import ANSWER_MARK, SPECIAL_MARK
 from llada_tui.tui.widgets.timeline import REVISION_MARK
 
 MARKS = [
@@ -75,6 +76,16 @@ CACHED_WORDS = [
 ]
 
 
+ORDER_ROWS = [
+    ("colour", "the rank of the step at which the token took its final text, first → last (special tokens grey): "
+     "the order the answer was written in"),
+    ("bold underlined", "the answer span: by default what follows the last “the answer is”, as `llada-tui order` "
+     "finds it"),
+    ("underlined", "its lead-in, “The answer is”"),
+    (ANSWER_MARK, "on the timeline: the step at which the last of the span's tokens took its final text"),
+]  # fmt: skip
+
+
 def sampler_rows(header: Header) -> list[tuple[str, str]]:
     """What this run's sampler puts on the screen beyond the reference's (none for the reference)."""
     rows = []
@@ -123,6 +134,14 @@ def glossary(title: str, rows: list[tuple[str, str]], title_style: Style, mark_s
     return table
 
 
+class Section(NamedTuple):
+    """A glossary of the help screen after the keys, marks and words (a run's sampler, compare)."""
+
+    id: str  # the widget's id: "help-" + this
+    title: str
+    rows: list[tuple[str, str]]
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="help-close"),
@@ -130,15 +149,13 @@ class HelpScreen(ModalScreen[None]):
     # styled in player.tcss: the keys, the glossaries' titles and marks, the notes
     COMPONENT_CLASSES = {"help-screen--key", "help-screen--title", "help-screen--mark", "help-screen--notes"}
 
-    def __init__(
-        self, title: str, bindings: list[Binding], key_display, sampler: list[tuple[str, str]] | None = None
-    ) -> None:
-        """sampler: rows on what the run's sampler shows (sampler_rows), in a section of their own."""
+    def __init__(self, title: str, bindings: list[Binding], key_display, sections: list[Section] | None = None) -> None:
+        """sections: glossaries of their own after the words (what the run's sampler shows: sampler_rows)."""
         super().__init__()
         self._title = title
         self._listed = bindings
         self._key_display = key_display
-        self._sampler = sampler or []
+        self._sections = [section for section in sections or [] if section.rows]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
@@ -147,8 +164,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(id="help-keys")
             yield Static(id="help-marks", classes="help-section")
             yield Static(id="help-words", classes="help-section")
-            if self._sampler:
-                yield Static(id="help-sampler", classes="help-section")
+            for section in self._sections:
+                yield Static(id=f"help-{section.id}", classes="help-section")
             yield Static(id="help-notes", classes="help-section")
 
     def on_mount(self) -> None:  # the looks are the screen's own, known once it is mounted
@@ -156,8 +173,8 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-keys", Static).update(help_table(self._listed, self._key_display, self._look("key")))
         self.query_one("#help-marks", Static).update(glossary("On the screen", MARKS, title, mark))
         self.query_one("#help-words", Static).update(glossary("Words", WORDS, title, mark))
-        if self._sampler:
-            self.query_one("#help-sampler", Static).update(glossary("This run's sampler", self._sampler, title, mark))
+        for section in self._sections:
+            self.query_one(f"#help-{section.id}", Static).update(glossary(section.title, section.rows, title, mark))
         self.query_one("#help-notes", Static).update(Text(NOTES, style=self._look("notes")))
 
     def _look(self, part: str) -> Style:

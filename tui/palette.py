@@ -29,11 +29,14 @@ CONFIDENCE_STOPS = ((215, 48, 39), (244, 109, 67), (254, 224, 139), (145, 207, 9
 GRADIENT_LEVELS = 64
 
 SPECIAL_MARK = "⋄"  # special tokens (end of text, end of turn...) take one cell; the token panel names them
+ANSWER_MARK = "◆"  # the order overlay: on the timeline, the step at which the answer span was complete
 
 # The fixed looks, "cells--" + a name: with colour, and without (-mono: the scale in thirds,
 # early / low dim, middle plain, late / high bold), and the labels at the ends of the scale.
 # A revising sampler's marks: a token that is not the position's first (rewritten, or committed
-# again after a re-mask), and a masked position that held a token (re-masked).
+# again after a re-mask), and a masked position that held a token (re-masked). The order
+# overlay's: the answer span and its lead-in ("The answer is"). Compare's: a token that is not
+# in the other run's final text.
 LOOK_NAMES = (
     "current",
     "current-mono",
@@ -46,6 +49,10 @@ LOOK_NAMES = (
     "revised-mono",
     "remasked",
     "remasked-mono",
+    "answer",
+    "lead-in",
+    "differs",
+    "differs-mono",
 )
 CELL_CLASSES = {f"cells--{name}" for name in LOOK_NAMES}  # declared by the widgets that draw cells
 
@@ -81,6 +88,7 @@ def cell_looks(widget: Widget, monochrome: bool) -> CellLooks:
 class ColourMode(Enum):
     STEP = "step"
     CONFIDENCE = "confidence"
+    ORDER = "order"  # the order overlay: the rank of the step that gave a token its final text
 
 
 def _mix(stops: tuple[tuple[int, int, int], ...], fraction: float) -> tuple[int, int, int]:
@@ -93,7 +101,7 @@ def _mix(stops: tuple[tuple[int, int, int], ...], fraction: float) -> tuple[int,
 
 @lru_cache(maxsize=2 * GRADIENT_LEVELS)
 def _gradient_style(mode: ColourMode, level: int) -> Style:
-    stops = STEP_STOPS if mode is ColourMode.STEP else CONFIDENCE_STOPS
+    stops = CONFIDENCE_STOPS if mode is ColourMode.CONFIDENCE else STEP_STOPS
     red, green, blue = _mix(stops, level / (GRADIENT_LEVELS - 1))
     luminance = 0.299 * red + 0.587 * green + 0.114 * blue
     text = "black" if luminance > 140 else "white"
@@ -112,7 +120,11 @@ def committed_style(
 
     With `thirds` (no colour): the same scale in thirds, each third its look.
     """
-    fraction = _fraction(mode, step, total_steps, confidence)
+    return shade(mode, _fraction(mode, step, total_steps, confidence), thirds)
+
+
+def shade(mode: ColourMode, fraction: float, thirds: tuple[Style, Style, Style] | None = None) -> Style:
+    """The look of a fraction (0 to 1) of a mode's scale; with `thirds` (no colour), its third's."""
     if thirds is not None:
         return thirds[min(2, int(fraction * 3))]
     return _gradient_style(mode, round(fraction * (GRADIENT_LEVELS - 1)))
@@ -166,3 +178,27 @@ def legend(
         revised, remasked = ("revised-mono", "remasked-mono") if monochrome else ("revised", "remasked")
         pieces += [("  ", None), ("revised", revised), ("  ", None), (f"{PLACEHOLDER * 3} re-masked", remasked)]
     return pieces
+
+
+def order_legend(complete_step: int | None, monochrome: bool, width: int, compact: bool = False) -> list[Piece]:
+    """The order overlay's line: the rank shading (first to last), the span's marks and the step
+    at which it was complete (the timeline's ◆), or that the text has no answer span."""
+    pieces: list[Piece] = []
+    if monochrome:
+        pieces += [("order ", None), ("dim first", "early-mono"), (" · plain · ", None), ("bold last", "late-mono")]
+    else:
+        pieces.append(("order: first " if not compact else "first ", "scale-label"))
+        for i in range(width):
+            level = round(i / max(1, width - 1) * (GRADIENT_LEVELS - 1))
+            pieces.append((" ", Style(bgcolor=_gradient_style(ColourMode.ORDER, level).bgcolor)))
+        pieces.append((" last", "scale-label"))
+    if complete_step is None:
+        return pieces + [("  no “answer is …” in the text", None)]
+    if not compact:
+        pieces += [("  ", None), ("answer is", "lead-in")]
+    return pieces + [(" ", None), ("answer", "answer"), (f" {ANSWER_MARK} complete at step {complete_step}", None)]
+
+
+def differs_legend(monochrome: bool) -> list[Piece]:
+    """Compare's mark, after a legend: a token not in the other run's final text."""
+    return [("  ", None), ("differs", "differs-mono" if monochrome else "differs")]

@@ -27,7 +27,8 @@ from textual.widgets import Input, Static
 
 from llada_tui.core.inert import inert_block
 from llada_tui.core.run_index import RunIndex
-from llada_tui.tui.palette import ColourMode, legend
+from llada_tui.tui.order_overlay import OrderOverlay
+from llada_tui.tui.palette import ColourMode, differs_legend, legend, order_legend
 from llada_tui.tui.playback import Playback, State
 from llada_tui.tui.search import Match, find_text
 from llada_tui.tui.sources.messages import HeaderArrived, Quiet, RunEnded, SourceFailed, Status, StepsArrived
@@ -71,13 +72,20 @@ class TraceView(Vertical):
         def control(self) -> TraceView:
             return self.view
 
-    def __init__(self, *, id: str | None = None):
+    def __init__(self, *, id: str | None = None, shows_state: bool = True, label: str = ""):
+        """shows_state: the header says whether it plays and how fast (compare says it once);
+        label: the run's name on screen (compare's A and B)."""
         super().__init__(id=id)
+        self.shows_state = shows_state
+        self.label = label
         self.source: Source | None = None
         self.recording = RunIndex()
         self.speed_index = DEFAULT_SPEED
         self.playback = Playback(SPEEDS[self.speed_index], follows=False)  # until a source is loaded
         self.mode = ColourMode.STEP
+        self.colours = ColourMode.STEP  # the colouring c chose: the mode again when the overlay is off
+        self.overlay: OrderOverlay | None = None  # the order overlay (o), while it is on
+        self.differs: frozenset[int] | None = None  # compare: positions not in the other run's final text
         self.placeholders = Placeholders.PLAIN
         self._drawn_t = 0  # the position the grid and panels last showed
         self._moved = (0, 0)  # the (position, length) last announced with Moved
@@ -140,7 +148,10 @@ class TraceView(Vertical):
         self._changed_mind = []
         grid = TokenGrid(self.recording, id="grid")  # a grid is bound to its run's index
         grid.monochrome = self.app.no_color
+        if self.overlay is not None:  # kept on, for the new run: worked out again as its steps arrive
+            self.overlay = OrderOverlay.of(self.recording)
         grid.set_mode(self.mode)
+        grid.set_order(self.overlay)
         grid.placeholders = self.placeholders
         grid.display = False
         await self.grid.remove()
@@ -170,6 +181,7 @@ class TraceView(Vertical):
         self.query_one("#status").display = False
         self.grid.display = True
         self.grid.reset()
+        self._update_overlay()
         self._show_legend()
         self._show_all()
 
@@ -182,6 +194,7 @@ class TraceView(Vertical):
         first = self.recording.length
         self.recording.add(message.steps)
         self.grid.steps_added(first)
+        self._update_overlay()
         if self.recording.header.revises:
             counts = zip(self.recording.revised_per_step[first:], self.recording.remasked_per_step[first:])
             self._changed_mind += [t for t, (revised, remasked) in enumerate(counts, first + 1) if revised or remasked]
@@ -194,6 +207,7 @@ class TraceView(Vertical):
     def on_run_ended(self, message: RunEnded) -> None:
         self.recording.finish(message.end, message.problem)
         self.playback.finish()
+        self._update_overlay()
         self._sync()
         if message.problem:
             self.notify(message.problem, title="Trace", severity="warning", markup=False, timeout=8)
@@ -241,10 +255,16 @@ class TraceView(Vertical):
 
     def _show_legend(self) -> None:
         if self.recording.ready:
-            narrow, total = self.app.size.width < NARROW, self.recording.total_steps
+            narrow, total = self.size.width < NARROW, self.recording.total_steps  # the view's: compare holds two
             revisions = self.recording.header.revises  # marks to explain too: a shorter scale
             width = 4 if narrow else 8 if revisions else 16
-            shown = legend(self.mode, total, self.app.no_color, width, narrow, revisions)
+            if self.mode is ColourMode.ORDER:
+                complete = self.overlay.complete_step if self.overlay is not None else None
+                shown = order_legend(complete, self.app.no_color, 4 if narrow else 8, narrow)
+            else:
+                shown = legend(self.mode, total, self.app.no_color, width, narrow, revisions)
+            if self.differs is not None:
+                shown += differs_legend(self.app.no_color)
             self.query_one(LegendLine).set_legend(shown)
 
     def _sync(self, keep_in_view: bool | None = None) -> None:
@@ -269,13 +289,23 @@ class TraceView(Vertical):
         recording = self.recording
         if recording.ready:
             self.query_one(Timeline).show(
-                self.position, recording.length, recording.total_steps, recording.boundaries(), list(self._changed_mind)
+                self.position,
+                recording.length,
+                recording.total_steps,
+                recording.boundaries(),
+                list(self._changed_mind),
+                self.answer_marks(),
             )
         self.query_one(StepPanel).show(recording, self.position)
         self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor)
 
     def _show_header(self) -> None:
-        self.query_one(RunHeader).show(self.recording, self.playback, self._quiet_s)
+        self.query_one(RunHeader).show(self.recording, self.playback, self._quiet_s, self.shows_state, self.label)
+
+    def answer_marks(self) -> list[int]:
+        """The timeline's marks of the order overlay: the step at which the answer span was complete."""
+        overlay = self.overlay
+        return [] if overlay is None or overlay.complete_step is None else [overlay.complete_step]
 
     @on(TokenGrid.CursorMoved)
     def _cursor_moved(self, message: TokenGrid.CursorMoved) -> None:
@@ -326,10 +356,43 @@ class TraceView(Vertical):
         self._sync()
 
     def toggle_colour_mode(self) -> None:
-        self.mode = ColourMode.CONFIDENCE if self.mode is ColourMode.STEP else ColourMode.STEP
-        self.grid.set_mode(self.mode)
+        """Colour by commit step or by confidence (and leave the order overlay)."""
+        if self.overlay is None:
+            self.colours = ColourMode.CONFIDENCE if self.colours is ColourMode.STEP else ColourMode.STEP
+        self._set_mode(self.colours, None)
+
+    def toggle_order(self) -> None:
+        """The order overlay on or off; on, it says when the run's text has no answer span."""
+        if not self.recording.ready:
+            return
+        if self.overlay is not None:
+            self._set_mode(self.colours, None)
+            return
+        self._set_mode(ColourMode.ORDER, OrderOverlay.of(self.recording))
+        if not self.overlay.found:
+            self.notify("no answer span: the text has no “answer is …” (yet)", markup=False)
+
+    def _set_mode(self, mode: ColourMode, overlay: OrderOverlay | None) -> None:
+        self.mode, self.overlay = mode, overlay
+        self.grid.set_order(overlay)
+        self.grid.set_mode(mode)
         self._show_legend()
         self._show_all()
+
+    def _update_overlay(self) -> None:
+        """Steps arrived or the run ended: the answer span, its steps and the ranks may change."""
+        if self.overlay is not None:
+            self.overlay = OrderOverlay.of(self.recording)
+            self.grid.set_order(self.overlay)
+            self._show_legend()
+
+    def set_differs(self, positions: frozenset[int]) -> None:
+        """Compare: mark these positions as not in the other run's final text (the legend says so)."""
+        first = self.differs is None
+        self.differs = positions
+        self.grid.set_differs(positions)
+        if first:
+            self._show_legend()
 
     def toggle_placeholders(self) -> None:
         plain = self.placeholders is Placeholders.PLAIN

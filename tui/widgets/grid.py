@@ -35,7 +35,17 @@ from textual.strip import Strip
 from llada_tui.core.inert import inert_lines, inert_text
 from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.layout import GridLayout, capped, fit, placeholder
-from llada_tui.tui.palette import CELL_CLASSES, SPECIAL_MARK, CellLooks, ColourMode, cell_looks, committed_style
+from llada_tui.tui.order_overlay import OrderOverlay
+from llada_tui.tui.palette import (
+    CELL_CLASSES,
+    SPECIAL_MARK,
+    CellLooks,
+    ColourMode,
+    cell_looks,
+    committed_style,
+    look,
+    shade,
+)
 
 UNKNOWN_SHAPE = ("·",)  # a masked position in a plain layout, or one never committed yet
 TOKEN_KEYS = Binding.Group("Token")
@@ -158,6 +168,10 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._cursor_style = Style()
         self._looks = CellLooks(Style(), Style(), None, Style(), Style())
         self._slot_texts: dict[tuple[int, int], tuple[str, ...]] = {}
+        self.overlay: OrderOverlay | None = None  # the order overlay's ranks and span (ColourMode.ORDER)
+        self.differs: frozenset[int] = frozenset()  # compare: positions not in the other run's final text
+        self._marks = 0  # counts changes of the two above: part of every cached strip's key
+        self._mark_looks = (Style(), Style(), Style())  # the answer span's, its lead-in's, differs
 
     # ------------------------------------------------------------------ feeding
 
@@ -318,6 +332,19 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self.mode = mode
         self.refresh()
 
+    def set_order(self, overlay: OrderOverlay | None) -> None:
+        """The order overlay to draw in ColourMode.ORDER (None: none yet)."""
+        self.overlay = overlay
+        self._marks += 1
+        self.refresh()
+
+    def set_differs(self, positions: frozenset[int]) -> None:
+        """Mark these positions' tokens as not in the other run's final text (compare)."""
+        if positions != self.differs:
+            self.differs = positions
+            self._marks += 1
+            self.refresh()
+
     def set_cursor(self, pos: int | None) -> None:
         if pos is not None and not 0 <= pos < self.recording.gen_length:
             return
@@ -363,7 +390,7 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         current = seen > 0 and changes[seen - 1] == self.t - 1
         positions = self.grid_layout.line_positions(line)
         cursor = self.cursor if self.cursor is not None and self.cursor in positions else -1
-        return (self._serial, line, seen, current, cursor, self.mode, self.monochrome)
+        return (self._serial, line, seen, current, cursor, self.mode, self.monochrome, self._marks)
 
     def _changes_on(self, line: int) -> list[int]:
         """The sorted steps that changed a position on the line (worked out when the line is drawn)."""
@@ -380,6 +407,8 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         # the default: a grid removed for live mode's next run may paint once after its styles are gone
         self._cursor_style = self.get_component_rich_style(cursor, partial=True, default=Style())
         self._looks = cell_looks(self, self.monochrome)
+        differs = "differs-mono" if self.monochrome else "differs"
+        self._mark_looks = (look(self, "answer"), look(self, "lead-in"), look(self, differs))
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
@@ -402,21 +431,41 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         x = 0
         for part in self.grid_layout.line_parts(line):
             token_id, step, confidence = index.cell_at(part.pos, self.t)
-            style = base + self._cell_style(token_id, step, confidence, marks and self._rewritten(part.pos))
+            style = base + self._cell_style(part.pos, token_id, step, confidence, marks and self._rewritten(part.pos))
             if part.pos == self.cursor:
                 style += self._cursor_style
             segments.append(Segment(self._slot_text(part.pos, token_id)[part.index], style))
             x = part.x + part.width
         return Strip(segments, x)
 
-    def _cell_style(self, token_id: int, step: int, confidence: float, rewritten: bool) -> Style:
+    def _cell_style(self, pos: int, token_id: int, step: int, confidence: float, rewritten: bool) -> Style:
         """A cell's look; rewritten: it held a token before the one it shows, or holds none now."""
-        if step >= 0 and step == self.t - 1:
-            return self._looks.current + (self._looks.revised if rewritten else Style())
-        if self.recording.is_mask(token_id):
+        if self.recording.is_mask(token_id) and not (step >= 0 and step == self.t - 1):
             return self._looks.remasked if rewritten else self._looks.masked
-        looks = committed_style(self.mode, step, self.recording.total_steps, confidence, self._looks.thirds)
-        return looks + self._looks.revised if rewritten else looks
+        if step >= 0 and step == self.t - 1:
+            looks = self._looks.current
+        elif self.mode is ColourMode.ORDER:
+            looks = self._order_look(pos)
+        else:
+            looks = committed_style(self.mode, step, self.recording.total_steps, confidence, self._looks.thirds)
+        if rewritten:
+            looks += self._looks.revised
+        if self.recording.is_mask(token_id):
+            return looks
+        answer, lead_in, differs = self._mark_looks
+        if self.mode is ColourMode.ORDER and self.overlay is not None:
+            if pos in self.overlay.span:
+                looks += answer
+            elif pos in self.overlay.lead_in:
+                looks += lead_in
+        return looks + differs if pos in self.differs else looks
+
+    def _order_look(self, pos: int) -> Style:
+        """The order overlay's shade: the rank of the step that gave pos its final text."""
+        rank = None if self.overlay is None else self.overlay.ranks[pos]
+        if rank is None:  # not part of the answer's text (a special token), or not known yet
+            return self._looks.masked
+        return shade(ColourMode.ORDER, rank, self._looks.thirds)
 
     def _rewritten(self, pos: int) -> bool:
         """Whether pos changed more than once in the steps shown: its first token was revised or

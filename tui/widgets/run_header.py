@@ -95,6 +95,7 @@ class RunHeader(Static):
         "run-header--playing",
         "run-header--state",
         "run-header--approximate",
+        "run-header--label",
     }
 
     class Clicked(Message):
@@ -107,13 +108,21 @@ class RunHeader(Static):
         """The style of a part of the header, as player.tcss has it."""
         return self.get_component_rich_style(f"run-header--{part}", partial=True)
 
-    def show(self, recording: RunIndex, playback: Playback, quiet_s: float | None = None) -> None:
-        """The run, and where playback stands; quiet_s: following, no new step for this long."""
+    def show(
+        self, recording: RunIndex, playback: Playback, quiet_s: float | None = None, state: bool = True, label: str = ""
+    ) -> None:
+        """The run, and where playback stands; quiet_s: following, no new step for this long.
+
+        state: whether to say if it plays and how fast (compare says it once for both views);
+        label: the run's name on screen, before the rest (compare's A and B)."""
         if not recording.ready:
             self.update(Text("llada-tui", style=self.look("title")), layout=False)
             return
         dim, warning = self.look("dim"), self.look("warning")
         run = Text(no_wrap=True, overflow="ellipsis")
+        if label:
+            run.append(f" {label} ", self.look("label"))
+            run.append(" ")
         if approximate := approximate_mark(recording):  # first: a narrow header cuts the end of the line
             run.append(approximate, self.look("approximate"))
             run.append(" · ", self.look("title"))
@@ -124,9 +133,10 @@ class RunHeader(Static):
         n_blocks = recording.n_blocks
         t = playback.position
         position = Text(" ", no_wrap=True, justify="right")
-        label, part = STATE_LABELS[playback.state]
-        position.append(label, self.look(part))
-        position.append(f"{playback.speed:g} steps/s", dim)
+        if state:
+            label, part = STATE_LABELS[playback.state]
+            position.append(label, self.look(part))
+            position.append(f"{playback.speed:g} steps/s", dim)
         step, of = steps_shown(recording, t)
         position.append(f"  {step}")
         if of:

@@ -1,5 +1,6 @@
-"""The timeline: a scrubber over all steps with block boundaries, the current position, and
-for a revising sampler the steps that revised or re-masked a token.
+"""The timeline: a scrubber over all steps with block boundaries, the current position, for a
+revising sampler the steps that revised or re-masked a token, and with the order overlay the
+step at which the answer span was complete.
 
 Click or drag to seek; the mouse wheel steps one step at a time (down: forward).
 """
@@ -15,13 +16,17 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from llada_tui.tui.palette import ANSWER_MARK
+
 REVISION_MARK = "×"  # a step that revised or re-masked a token
 
 
 class Timeline(Widget):
     # styled in player.tcss: steps played, recorded but ahead, not recorded yet, block
-    # boundaries, the current step's marker, the row of labels, steps that changed the model's mind
+    # boundaries, the current step's marker, the row of labels, steps that changed the model's mind,
+    # the answer's complete step
     COMPONENT_CLASSES = {
+        "timeline--answer",
         "timeline--revision",
         "timeline--played",
         "timeline--ahead",
@@ -48,6 +53,7 @@ class Timeline(Widget):
     total = reactive(0)  # steps the run was asked for
     boundaries: reactive[list[int]] = reactive(list)  # compared in one go: there can be one per step
     changed_mind: reactive[list[int]] = reactive(list)  # positions after a step that revised or re-masked
+    answer_marks: reactive[list[int]] = reactive(list)  # positions at which an answer span was complete
     # The current step's column rather than the step: with more steps than columns, most steps
     # leave it where it is, and draw nothing.
     marker = reactive(0)
@@ -58,11 +64,18 @@ class Timeline(Widget):
         self._marks: tuple[tuple, set[int], str] | None = None  # (for what, boundary columns, label row)
 
     def show(
-        self, t: int, length: int, total: int, boundaries: list[int], changed_mind: list[int] | None = None
+        self,
+        t: int,
+        length: int,
+        total: int,
+        boundaries: list[int],
+        changed_mind: list[int] | None = None,
+        answer_marks: list[int] | None = None,
     ) -> None:
         self.t = t
         self.length, self.total, self.boundaries = length, total, boundaries
         self.changed_mind = changed_mind or []
+        self.answer_marks = answer_marks or []
         self.marker = self._column(t, self.content_region.width)
 
     def on_resize(self, event: Resize) -> None:
@@ -87,6 +100,8 @@ class Timeline(Widget):
         boundary_columns, labels = self._boundary_marks(width)
         look = self._component_style
         marker_style, boundary_style, revision_style = look("marker"), look("boundary"), look("revision")
+        answer_style = look("answer")
+        answer_columns = {self._column(t, width) for t in self.answer_marks}
         played, ahead, not_yet = look("played"), look("ahead"), look("not-yet")
         revision_columns = {self._column(t, width) for t in self.changed_mind}
         cells = []
@@ -94,6 +109,8 @@ class Timeline(Widget):
             step_at = column / max(1, width - 1) * self._scale
             if column == marker:
                 cells.append(("●", marker_style))
+            elif column in answer_columns:
+                cells.append((ANSWER_MARK, answer_style))
             elif column in revision_columns:
                 cells.append((REVISION_MARK, revision_style))
             elif column in boundary_columns:

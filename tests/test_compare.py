@@ -1,0 +1,285 @@
+"""`llada-tui compare A B`: two runs under one shared timeline, by step or by fraction, with the
+player's keys, the parameters that differ in the header, the tokens that differ marked, --follow."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from synthetic_traces import ARITHMETIC, Vocabulary, header_for, llada_steps, write_trace
+from textual.pilot import Pilot
+from waiting import wait_for
+
+from llada_tui.core.records import End
+from llada_tui.core.run_index import RunIndex
+from llada_tui.core.trace_reader import load_trace
+from llada_tui.core.trace_writer import TraceWriter
+from llada_tui.tui.compare import CompareApp, run_compare
+from llada_tui.tui.compare_runs import differing_positions, fields
+from llada_tui.tui.compare_timeline import Scale
+from llada_tui.tui.help import HelpScreen
+from llada_tui.tui.info import InfoScreen
+from llada_tui.tui.palette import ColourMode
+from llada_tui.tui.playback import State
+from llada_tui.tui.sources.file import FileSource
+from llada_tui.tui.sources.follow import FollowSource
+from llada_tui.tui.trace_view import TraceView
+from llada_tui.tui.widgets.timeline import Timeline
+
+SIZE = (120, 40)
+# ARITHMETIC with its last sentence reworded: " sum" (position 22) becomes " total"
+REWORDED = [*ARITHMETIC[:22], " total", *ARITHMETIC[23:]]
+
+
+def screen_text(app: CompareApp) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def grid_text(view: TraceView) -> str:
+    return "".join(view.grid.render_line(y).text for y in range(view.grid.size.height))
+
+
+def index_of(path: Path) -> RunIndex:
+    return RunIndex.of_trace(load_trace(path))
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    """A: 16 steps in blocks of 8; B: the reworded answer in 8 steps."""
+    return write_trace(tmp_path / "a.trace"), write_trace(tmp_path / "b.trace", REWORDED, steps=8)
+
+
+def compare_app(a: Path, b: Path) -> CompareApp:
+    return CompareApp(FileSource.open(a), FileSource.open(b), names=(a.name, b.name))
+
+
+async def loaded(app: CompareApp, pilot: Pilot) -> None:
+    await wait_for(lambda: all(view.recording.ended for view in app.views))
+    await wait_for(lambda: app.shared.length == 16 and app.differing is not None)
+    await pilot.pause()
+
+
+async def test_both_runs_at_the_end_with_the_differences_said(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        a, b = app.views
+        assert (a.position, b.position, app.shared.position) == (0, 0, 0)
+        await pilot.press("end")
+        assert (a.position, b.position, app.shared.position) == (16, 8, 16)
+        assert "So the sum is 72." in grid_text(a) and "So the total is 72." in grid_text(b)
+        text = screen_text(app)
+        assert "A a.trace  vs  B b.trace" in text
+        assert "differ: steps 16 | 8" in text and "same: model synthetic (float32 cpu)" in text
+        assert "1 | 1 tokens differ" in text
+        assert a.grid.differs == {22} and b.grid.differs == {22}
+
+
+async def test_by_step_and_by_fraction(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        a, b = app.views
+        await pilot.press("5")  # by step: T 8 of 16, B at its end
+        assert (a.position, b.position) == (8, 8)
+        await pilot.press("right", "right")
+        assert (a.position, b.position, app.shared.position) == (10, 8, 10)
+        await pilot.press("f")  # by fraction: the same share of each run
+        assert app.shared.scale is Scale.FRACTION and (a.position, b.position) == (10, 5)
+        assert "by fraction" in screen_text(app)
+        await pilot.press("5")
+        assert (a.position, b.position) == (8, 4)
+        await pilot.press("end")
+        assert (a.position, b.position) == (16, 8)
+        await pilot.press("home")
+        assert (a.position, b.position) == (0, 0)
+        await pilot.press("f", "3")
+        assert app.shared.scale is Scale.STEP and (a.position, b.position) == (5, 5)
+
+
+async def test_the_players_keys_move_both_views(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        a, b = app.views
+        await pilot.press("shift+right")
+        assert (a.position, b.position) == (10, 8)
+        await pilot.press("shift+left", "left")
+        assert (a.position, b.position) == (0, 0)
+        await pilot.press("right_square_bracket")  # the next block boundary of either run: B's 2
+        assert app.shared.position == 2
+        await pilot.press("right_square_bracket", "right_square_bracket")  # B's 4 (A's too), B's 6
+        assert app.shared.position == 6
+        await pilot.press("left_square_bracket")
+        assert app.shared.position == 4
+        await pilot.press("plus")
+        assert app.shared.playback.speed == 20
+        await pilot.press("minus", "minus")
+        assert app.shared.playback.speed == 5
+        await pilot.press("c")
+        assert a.mode is b.mode is ColourMode.CONFIDENCE
+        await pilot.press("w")
+        assert a.grid.placeholders is b.grid.placeholders and a.grid.placeholders.value == "future width"
+        # views' own playbacks stay paused: the shared one plays both
+        await pilot.press("home", "space")
+        assert app.shared.playback.state is State.PLAYING
+        await wait_for(lambda: app.shared.position >= 3)
+        assert a.position == app.shared.position and not a.playing and not b.playing
+        await pilot.press("space")
+        assert app.shared.playback.state is State.PAUSED
+        assert "‖ paused" in screen_text(app) and "▶ playing" not in screen_text(app)
+
+
+async def test_the_shared_timeline_seeks_by_click(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        timeline = app.query_one("#shared-timeline", Timeline)
+        await pilot.click(timeline, offset=(timeline.content_region.width // 2 + 1, 0))
+        await pilot.pause()
+        assert app.shared.position == 8 and app.views[0].position == 8
+
+
+async def test_order_overlay_marks_both_answers_on_the_shared_timeline(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        a, b = app.views
+        await pilot.press("o")
+        assert a.mode is b.mode is ColourMode.ORDER
+        steps = [view.overlay.complete_step for view in app.views]
+        expected = [steps[0], round(steps[1] * 16 / 8)] if app.shared.scale is Scale.FRACTION else steps
+        assert app.query_one("#shared-timeline", Timeline).answer_marks == expected
+        await pilot.press("o")
+        assert a.overlay is None and a.mode is ColourMode.STEP
+        assert app.query_one("#shared-timeline", Timeline).answer_marks == []
+
+
+async def test_find_in_one_view_leads_and_the_other_follows(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        a, b = app.views
+        assert app.focused_view() is a
+        await pilot.press("v")
+        assert app.focused_view() is b
+        await pilot.press("slash", *"total", "enter")
+        await pilot.pause()
+        found = b.position
+        assert found > 0 and "total" in grid_text(b)
+        assert app.shared.position == found and a.position == found  # by step: A follows to the same t
+        await pilot.press("i")
+        assert isinstance(app.screen, InfoScreen) and app.screen._recording is b.recording
+
+
+async def test_help_lists_compares_keys_and_marks(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=300, record=True)
+        console.print(app.screen.query_one("#help-keys").content)
+        keys = {line.split("  ", 1)[0]: line.split("  ", 1)[1].strip() for line in console.export_text().splitlines()}
+        assert keys["f"].startswith("Line the runs up by step, or by the fraction")
+        assert keys["v"].startswith("Find, token cursor, run info: the other run")
+        assert keys["o"].startswith("Commit order")
+        assert app.screen.query_one("#help-compare").content.title == "Compare"
+
+
+def test_the_same_trace_twice_is_fine_and_differs_nowhere(tmp_path: Path) -> None:
+    run = index_of(write_trace(tmp_path / "a.trace"))
+    assert differing_positions(run, run) == (frozenset(), frozenset())
+    differ, same = fields(run.header, run.header)
+    assert differ == [] and [field.label for field in same][:3] == ["model", "sampler", "steps"]
+
+
+def test_a_token_that_only_moved_is_no_difference(tmp_path: Path) -> None:
+    shifted = ["<eos>", *ARITHMETIC[:-1]]  # the same text, one position later
+    a = index_of(write_trace(tmp_path / "a.trace"))
+    b = index_of(write_trace(tmp_path / "b.trace", shifted))
+    assert differing_positions(a, b) == (frozenset(), frozenset())
+    c = index_of(write_trace(tmp_path / "c.trace", REWORDED))
+    assert differing_positions(a, c) == (frozenset({22}), frozenset({22}))
+
+
+def test_the_header_fields_that_differ(tmp_path: Path) -> None:
+    a = index_of(write_trace(tmp_path / "a.trace")).header
+    params = {**a.params, "block_length": 16, "seed": 7, "temperature": 0.5, "steps": 8}
+    b = replace(a, params=params, model={**a.model, "name": "other"})
+    differ, _ = fields(a, b)
+    assert [(f.label, f.a, f.b) for f in differ] == [
+        ("model", "synthetic (float32 cpu)", "other (float32 cpu)"),
+        ("steps", "16", "8"),
+        ("blocks of", "8", "16"),
+        ("temp", "0", "0.5"),
+        ("seed", "0", "7"),
+    ]
+    hostile = replace(a, params={**a.params, "sampler": "wino\x1b[31m"}, prompt_text="hi\x1b]0;x\x07")
+    differ, _ = fields(a, hostile)
+    assert all("\x1b" not in f.b and "\x07" not in f.b for f in differ) and {f.label for f in differ} == {
+        "sampler",
+        "prompt",
+    }
+
+
+async def test_follow_while_one_run_is_still_being_written(tmp_path: Path) -> None:
+    a = write_trace(tmp_path / "a.trace", steps=16)
+    path = tmp_path / "growing.trace"
+    vocabulary = Vocabulary()
+    header = header_for(vocabulary, len(REWORDED), 16, 8)
+    steps = list(llada_steps(REWORDED, vocabulary, 16, 8))
+    gate = threading.Semaphore(0)
+
+    def write() -> None:
+        writer = TraceWriter(path, header, vocabulary.text_of)
+        for step in steps:
+            gate.acquire()
+            writer.write_step(step)
+        gate.acquire()
+        writer.close(End("complete", [vocabulary.id_of(t) for t in REWORDED], "", 1.0))
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    app = CompareApp(FollowSource.open(a, interval=0.01), FollowSource.open(path, interval=0.01), ("a", "b"))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            first, second = app.views
+            await wait_for(lambda: first.recording.ended and second.recording.ready)
+            await pilot.press("end")
+            assert app.shared.position == 16 and second.position == 0
+            for _ in range(5):
+                gate.release()
+            await wait_for(lambda: second.length == 5)
+            await pilot.pause()
+            assert second.position == 5 and app.shared.position == 16  # B at its own end so far
+            assert app.shared.playback.state is State.FOLLOWING  # at the live edge: B may grow
+            assert "● following" in screen_text(app)
+            await pilot.press("left")
+            assert (app.shared.position, first.position, second.position) == (15, 15, 5)
+            await pilot.press("end")
+            for _ in range(11):
+                gate.release()
+            await wait_for(lambda: second.length == 16)
+            await pilot.pause()
+            assert app.shared.position == 16 and second.position == 16  # the live edge moved T along
+            gate.release()
+            await wait_for(lambda: second.recording.ended)
+            await pilot.pause()
+            await pilot.pause()
+            assert app.shared.playback.state is State.ENDED
+            assert first.grid.differs == {22} and second.grid.differs == {22}
+    finally:
+        for _ in range(20):
+            gate.release()
+        writer.join(5)
+
+
+def test_run_compare_opens_both_before_the_app_starts(tmp_path: Path, pair: tuple[Path, Path]) -> None:
+    from llada_tui.core.records import TraceError
+
+    with pytest.raises(TraceError):
+        run_compare(str(pair[0]), str(tmp_path / "missing.trace"))
