@@ -1,4 +1,4 @@
-"""The `llada-tui` command: record, live, play, serve, info, export, order.
+"""The `llada-tui` command: record, live, play, compare, serve, info, export, order.
 
 The composition root, above both layers: it wires the engine (core/) and the player (tui/)
 to the command line. Commands that sample import the engine (torch) lazily, so `play`,
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 from llada_tui.cli.batch import add_batch_arguments
+from llada_tui.cli.compare import run_compare
 from llada_tui.cli.failures import RunError, UsageError
 from llada_tui.cli.order import add_order_command
 from llada_tui.cli.reading import add_export_arguments, run_export, run_info, run_play
@@ -104,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("trace", help="trace file")
     play.add_argument("--follow", action="store_true", help="keep reading as another process writes it")
     play.set_defaults(handler=run_play, parser=play)
+
+    compare = commands.add_parser("compare", help="play two traces against each other under one timeline")
+    compare.add_argument("first", metavar="A", help="trace file")
+    compare.add_argument("second", metavar="B", help="trace file (A again is fine)")
+    compare.add_argument("--follow", action="store_true", help="keep reading either as another process writes it")
+    compare.set_defaults(handler=run_compare, parser=compare)
 
     serve = commands.add_parser("serve", help="the player in a browser (textual-serve); this machine only by default")
     add_serve_arguments(serve)
