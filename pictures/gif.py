@@ -132,11 +132,11 @@ class GifPainter:
         marks += [(f"{PLACEHOLDER * 3} masked", MUTED), (f"{SPECIAL_MARK} special", INK)]
         if self.run.header.revises:
             marks += [("revised", INK), (f"{PLACEHOLDER * 3} re-masked", REMASKED)]
-        marks.append((f"after step {t} of {self.run.length}", MUTED))
+        marks.append((f"after step {t} of {self.run.total_steps}", MUTED))
         return f"{title} {low}", marks
 
     def _legend_width(self) -> float:
-        start, marks = self._legend_marks(self.run.length, True)  # the longest it gets
+        start, marks = self._legend_marks(max(self.run.length, self.run.total_steps), True)  # the longest it gets
         texts = [start + " ", " ", *(text + "   " for text, _ in marks)]
         return GRADIENT_WIDTH + sum(self.small.getlength(text) for text in texts)
 

@@ -88,5 +88,5 @@ def legend(run: RunIndex, cells: list[Cell], shading: Shading, t: int) -> str:
     parts += [f'<span class="muted">{PLACEHOLDER * 3} masked</span>', f"<span>{SPECIAL_MARK} special</span>"]
     if run.header.revises:
         parts += ['<span class="rev">revised</span>', f'<span class="m rev">{PLACEHOLDER * 3} re-masked</span>']
-    parts.append(f'<span class="muted">after step {t} of {run.length}</span>')
+    parts.append(f'<span class="muted">after step {t} of {run.total_steps}</span>')
     return "".join(parts)

@@ -120,6 +120,6 @@ def legend_elements(
     for text, colour, look in marks:
         parts.append(text_element(x, y + SMALL, text, f' class="small{look}" fill="{colour}"'))
         x += (len(text) + 2) * SMALL_CELL
-    where = f"after step {t} of {run.length}"
+    where = f"after step {t} of {run.total_steps}"
     parts.append(text_element(x, y + SMALL, where, f'{small} fill="{MUTED}"'))
     return "".join(parts), x + len(where) * SMALL_CELL

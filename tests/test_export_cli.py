@@ -134,6 +134,6 @@ def test_a_trace_cut_short_exports_what_it_holds(tmp_path: Path, capsys) -> None
     trace = write_trace(tmp_path / "cut.trace", ending="none", stop_after=5)
     assert main(["export", str(trace), "--format", "svg"]) == 0
     captured = capsys.readouterr()
-    assert "after step 5 of 5" in captured.out and "warning:" in captured.err
+    assert "after step 5 of 16" in captured.out and "warning:" in captured.err  # of the steps asked for
     assert main(["export", str(tmp_path / "missing.trace"), "--format", "svg"]) == 1
     one_error_line(capsys.readouterr().err)
