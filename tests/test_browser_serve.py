@@ -1,0 +1,33 @@
+"""`llada-tui serve` in a real browser: headless Chromium opens the page, the player draws the
+trace, a key sent through the page moves it to the end (tests/browser.py brings the browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from browser import chromium, page_terminal_text, pixels, served_player, wait_until
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+LILY = Path(__file__).parent.parent / "sample_traces" / "lily.trace"
+PROMPT = "Lily can run 12 kilometers per hour"
+ANSWER = "The answer is 72."
+
+__all__ = ["chromium"]  # the fixture, used by name
+
+
+def test_the_served_player_draws_the_trace_and_answers_keys_in_chromium(chromium, tmp_path):
+    with served_player(LILY) as url:
+        chromium.get(url)
+        wait_until(lambda: PROMPT in page_terminal_text(chromium), what="the player's first screen")
+        screen = page_terminal_text(chromium)
+        assert "64 steps" in screen and "step 0/64" in screen and ANSWER not in screen
+        wait_until(lambda: pixels(chromium)[0] > 0.05, what="the terminal to paint")  # not a blank page
+        masked = pixels(chromium)[1]  # the gradient in the legend, the timeline
+        chromium.find_element(By.ID, "terminal").click()  # keys go to the terminal
+        ActionChains(chromium).send_keys(Keys.END).perform()
+        at_end = ("step 64/64", ANSWER)
+        wait_until(lambda: all(text in page_terminal_text(chromium) for text in at_end), what="the answer after End")
+        # the answer's cells, coloured by commit step, paint far more colour than the dots they replace
+        wait_until(lambda: pixels(chromium)[1] > 2 * masked, what="the coloured answer to paint")
