@@ -13,9 +13,11 @@ one line, as for `play`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import errno
 import ipaddress
 import shlex
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -127,6 +129,7 @@ def port_number(text: str) -> int:
 def player_server_class() -> Any:
     """textual-serve's Server, announcing itself in one line; RunError with the install line without it."""
     try:
+        from aiohttp import web
         from textual_serve.server import Server
     except ImportError:
         raise RunError(f"serve needs textual-serve, which is not installed: {INSTALL_HINT}") from None
@@ -134,8 +137,23 @@ def player_server_class() -> Any:
     class PlayerServer(Server):
         announcement = ""
 
-        async def on_startup(self, app: Any) -> None:  # in place of textual-serve's banner
-            print(self.announcement, flush=True)
+        async def on_startup(self, app: Any) -> None:
+            """No banner: serve() says where it listens once it does."""
+
+        def serve(self, debug: bool = False) -> None:
+            """textual-serve's serve(), announcing itself once listening (its own text would be silenced)."""
+            self.initialize_logging()
+            loop = asyncio.new_event_loop()
+            for stop in (signal.SIGINT, signal.SIGTERM):  # ctrl+c: each connection's player is told to quit
+                loop.add_signal_handler(stop, self.request_exit)
+            web.run_app(
+                self._make_app(),
+                host=self.host,
+                port=self.port,
+                handle_signals=False,
+                loop=loop,
+                print=lambda _: print(self.announcement, flush=True),
+            )
 
     return PlayerServer
 
