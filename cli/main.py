@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
 from pathlib import Path
 from typing import IO, NoReturn
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(error, 2)
     except (RunError, TraceError) as error:
         return fail(error, 1)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's last flush finds no pipe
+        return 141  # 128 + SIGPIPE, the status of a tool that the signal ended
     except OSError as error:  # a file that cannot be written, a full disk
         return fail(describe_os_error(error), 1)
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -307,3 +308,16 @@ def test_the_engine_needs_no_transformers(tmp_path: Path, tiny_checkpoint: Path)
     assert result.returncode == 0, result.stderr
     pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
     assert "transformers" not in pyproject
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head` does once it has what it wants: every write now fails
+    trace = Path(__file__).parent.parent / "sample_traces" / "lily.trace"
+    command = [sys.executable, "-m", "llada_tui.cli", "info", str(trace)]
+    try:
+        done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.stderr == b""
+    assert done.returncode == 141
