@@ -180,6 +180,14 @@ class AnswerPicture:
         return bisect.bisect_left([change.step for change in self.run.history(pos)], t)
 
 
+def cell_note(cell: Cell) -> str:
+    """What a viewer's tooltip says of a cell."""
+    if cell.kind is Kind.MASKED:
+        return f"pos {cell.pos}: masked again" if cell.revised else f"pos {cell.pos}: masked"
+    note = f"pos {cell.pos} · step {cell.step + 1} · confidence {cell.confidence:.2f}"
+    return note + " · revised" if cell.revised else note
+
+
 def prompt_lines(run: RunIndex, columns: int, max_lines: int = 4) -> list[str]:
     """The prompt, inert, wrapped at spaces into lines of at most `columns` cells; … if cut."""
     assert run.header is not None

@@ -13,7 +13,16 @@ from html import escape
 
 from llada_tui.core.inert import NEWLINE_MARK
 from llada_tui.core.run_index import RunIndex
-from llada_tui.pictures.answer import PLACEHOLDER, SPECIAL_MARK, AnswerPicture, Cell, Kind, prompt_lines, scale_labels
+from llada_tui.pictures.answer import (
+    PLACEHOLDER,
+    SPECIAL_MARK,
+    AnswerPicture,
+    Cell,
+    Kind,
+    cell_note,
+    prompt_lines,
+    scale_labels,
+)
 from llada_tui.pictures.shading import Shading, fraction_of, hex_colour, mix, text_on
 
 UNWRAPPED = 1 << 30  # columns: the browser wraps, the picture's layout only keeps the newlines
@@ -66,9 +75,9 @@ def html_document(run: RunIndex, t: int, shading: Shading = Shading.STEP) -> str
 def cell_span(run: RunIndex, cell: Cell, shading: Shading) -> str:
     text = escape(cell.text.rstrip(" ") or cell.text).replace(NEWLINE_MARK, f'<span class="nl">{NEWLINE_MARK}</span>\n')
     revised = " rev" if cell.revised else ""
+    tip = escape(cell_note(cell))
     if cell.kind is Kind.MASKED:
-        return f'<span class="m{revised}" title="pos {cell.pos}: masked">{text}</span>'
-    tip = f"pos {cell.pos} &#183; step {cell.step + 1} &#183; confidence {cell.confidence:.2f}"
+        return f'<span class="m{revised}" title="{tip}">{text}</span>'
     if cell.current:
         return f'<span class="cur{revised}" title="{tip}">{text}</span>'
     background = mix(shading.stops, fraction_of(shading, cell.step, run.total_steps, cell.confidence))

@@ -12,7 +12,16 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 from llada_tui.core.run_index import RunIndex
-from llada_tui.pictures.answer import PLACEHOLDER, SPECIAL_MARK, AnswerPicture, Cell, Kind, prompt_lines, scale_labels
+from llada_tui.pictures.answer import (
+    PLACEHOLDER,
+    SPECIAL_MARK,
+    AnswerPicture,
+    Cell,
+    Kind,
+    cell_note,
+    prompt_lines,
+    scale_labels,
+)
 from llada_tui.pictures.shading import Shading, fraction_of, hex_colour, mix, text_on
 
 FONT = "'DejaVu Sans Mono', Menlo, Consolas, 'Liberation Mono', monospace"
@@ -72,7 +81,11 @@ text-decoration: underline; }}</style>
 
 
 def cell_elements(run: RunIndex, cell: Cell, shading: Shading, x: float, y: float, width: float) -> str:
-    """A cell's background and text; y is the top of its line."""
+    """A cell's background and text, with its note as a tooltip; y is the top of its line."""
+    return f"<g><title>{escape(cell_note(cell))}</title>{cell_drawing(run, cell, shading, x, y, width)}</g>"
+
+
+def cell_drawing(run: RunIndex, cell: Cell, shading: Shading, x: float, y: float, width: float) -> str:
     fitted = f' textLength="{width:.1f}" lengthAdjust="spacingAndGlyphs"'
     baseline = y + LINE - 7
     if cell.kind is Kind.MASKED:

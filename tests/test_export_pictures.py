@@ -87,6 +87,9 @@ def test_the_svg_shades_each_token_by_its_commit_step_or_confidence() -> None:
             _, step, confidence = run.cell_at(pos, run.length)
             expected = mix(mode.stops, fraction_of(mode, step, run.total_steps, confidence))
             assert box.get("fill") == hex_colour(expected), pos
+    notes = [group.findtext(f"{SVG}title") for group in root.iter(f"{SVG}g")]
+    _, step, confidence = run.cell_at(5, run.length)
+    assert len(notes) == run.gen_length and notes[5] == f"pos 5 · step {step + 1} · confidence {confidence:.2f}"
     steps = {run.cell_at(pos, run.length)[1] for pos in range(run.gen_length)}
     assert len(steps) > 30  # the sample commits a token per step: the shades differ
 
@@ -196,17 +199,8 @@ def test_hostile_token_texts_come_out_escaped_in_svg(tmp_path: Path, t: int) -> 
     assert document.isascii() and not RAW_CONTROLS.search(document.replace("\n", ""))
     root = ElementTree.fromstring(document)  # still well-formed XML: nothing closed early
     assert [element.tag for element in root.iter() if element.tag.endswith("script")] == []
-    assert {element.tag.removeprefix(SVG) for element in root.iter()} <= {
-        "svg",
-        "title",
-        "style",
-        "defs",
-        "text",
-        "rect",
-    } | {
-        "linearGradient",
-        "stop",
-    }
+    drawn = {element.tag.removeprefix(SVG) for element in root.iter()}
+    assert drawn <= {"svg", "title", "style", "defs", "linearGradient", "stop", "rect", "g", "text"}
     text = "".join(element.text or "" for element in root.iter(f"{SVG}text"))
     assert not RAW_CONTROLS.search(text)  # what a viewer shows: no control, no bidi override
     if t == len(HOSTILE_TOKENS):
