@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.style import Style
 from synthetic_traces import ARITHMETIC, Vocabulary, header_for, llada_steps, write_trace
+from textual.command import CommandPalette
 from textual.pilot import Pilot
 from waiting import wait_for
 
@@ -40,6 +42,15 @@ def screen_text(app: CompareApp) -> str:
 
 def grid_text(view: TraceView) -> str:
     return "".join(view.grid.render_line(y).text for y in range(view.grid.size.height))
+
+
+def cell_styles(view: TraceView) -> dict[int, Style]:
+    """Each visible position's style as drawn (its first part's)."""
+    grid, styles = view.grid, {}
+    for line in range(grid.grid_layout.height):
+        for part, segment in zip(grid.grid_layout.line_parts(line), grid.render_line(line)):
+            styles.setdefault(part.pos, segment.style)
+    return styles
 
 
 def index_of(path: Path) -> RunIndex:
@@ -76,6 +87,21 @@ async def test_both_runs_at_the_end_with_the_differences_said(pair: tuple[Path, 
         assert "differ: steps 16 | 8" in text and "same: model synthetic (float32 cpu)" in text
         assert "1 | 1 tokens differ" in text
         assert a.grid.differs == {22} and b.grid.differs == {22}
+        for view in app.views:  # drawn: reversed colours, the differing token alone
+            styles = cell_styles(view)
+            assert styles[22].reverse and not any(styles[pos].reverse for pos in range(22))
+
+
+async def test_without_colour_a_differing_token_is_struck_through(
+    pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("end")
+        styles = cell_styles(app.views[1])
+        assert styles[22].strike and not styles[22].reverse and not any(styles[pos].strike for pos in range(22))
 
 
 async def test_by_step_and_by_fraction(pair: tuple[Path, Path]) -> None:
@@ -283,3 +309,21 @@ def test_run_compare_opens_both_before_the_app_starts(tmp_path: Path, pair: tupl
 
     with pytest.raises(TraceError):
         run_compare(str(pair[0]), str(tmp_path / "missing.trace"))
+
+
+async def test_the_command_palette_goes_to_a_step_of_the_focused_run(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("f", "v", "ctrl+p")  # by fraction, B's keys: its step 6 of 8 is T 12 of 16
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"6")
+        for _ in range(50):  # the palette searches in a worker
+            await pilot.pause(0.02)
+            if app.screen.query("CommandList Option"):
+                break
+        await pilot.press("enter")
+        await wait_for(lambda: app.views[1].position == 6)
+        await pilot.pause()
+        assert (app.shared.position, app.views[0].position) == (12, 12)

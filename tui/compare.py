@@ -15,7 +15,7 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
-from textual.events import Resize
+from textual.events import DescendantFocus, Resize
 from textual.widgets import Footer
 
 from llada_tui.tui.compare_runs import differing_positions
@@ -74,6 +74,7 @@ class CompareApp(TimelineApp):
         self.views = (TraceView(id="a", shows_state=False, label="A"), TraceView(id="b", shows_state=False, label="B"))
         self.shared = SharedTimeline(self.views, follows=a.follows or b.follows, id="shared")
         self.compare_header = CompareHeader(names, id="compare-header")
+        self._keys_view = self.views[0]
         self.differing: tuple[frozenset[int], frozenset[int]] | None = None  # positions not in the other's text
 
     def compose(self) -> ComposeResult:
@@ -93,11 +94,13 @@ class CompareApp(TimelineApp):
         return self.shared
 
     def focused_view(self) -> TraceView:
-        focused = self.focused
+        """The view focused last (A at first): the command palette's input takes the focus."""
+        return self._keys_view
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
         for view in self.views:
-            if focused is not None and (focused is view or view in focused.ancestors):
-                return view
-        return self.views[0]
+            if event.widget is view or view in event.widget.ancestors:
+                self._keys_view = view
 
     @property
     def view(self) -> TraceView:
