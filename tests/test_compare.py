@@ -327,3 +327,14 @@ async def test_the_command_palette_goes_to_a_step_of_the_focused_run(pair: tuple
         await wait_for(lambda: app.views[1].position == 6)
         await pilot.pause()
         assert (app.shared.position, app.views[0].position) == (12, 12)
+
+
+async def test_a_click_on_a_runs_header_shows_that_runs_info(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        await pilot.click("#b RunHeader")
+        await pilot.pause()
+        assert isinstance(app.screen, InfoScreen) and app.screen._recording is app.views[1].recording
+        await pilot.press("escape")
+        assert app.focused_view() is app.views[1]

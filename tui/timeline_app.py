@@ -145,8 +145,11 @@ class TimelineApp(App[None]):
         self.exit(return_code=1, message=Text(f"llada-tui: error: {inert_text(message.message)}"))
 
     @on(RunHeader.Clicked)
-    def _header_clicked(self) -> None:
-        self.action_info()
+    def _header_clicked(self, message: RunHeader.Clicked) -> None:
+        """The clicked run's info; its keys from now on (compare holds two)."""
+        view = next(node for node in message.header.ancestors if isinstance(node, TraceView))
+        view.grid.focus()
+        self._show_info(view)
 
     # ------------------------------------------------------------------ keys: the timeline's
 
@@ -191,9 +194,11 @@ class TimelineApp(App[None]):
     # ------------------------------------------------------------------ screens
 
     def action_info(self) -> None:
-        recording = self.focused_view().recording
-        if recording.ready and not isinstance(self.screen, InfoScreen):
-            self.push_screen(InfoScreen(recording))
+        self._show_info(self.focused_view())
+
+    def _show_info(self, view: TraceView) -> None:
+        if view.recording.ready and not isinstance(self.screen, InfoScreen):
+            self.push_screen(InfoScreen(view.recording))
 
     def action_help(self) -> None:
         # Subclasses (live mode, compare) add keys of their own: list the whole class hierarchy's.

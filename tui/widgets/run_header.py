@@ -101,8 +101,16 @@ class RunHeader(Static):
     class Clicked(Message):
         """The header was clicked: show the run's details (the prompt is cut here)."""
 
+        def __init__(self, header: RunHeader) -> None:
+            super().__init__()
+            self.header = header
+
+        @property
+        def control(self) -> RunHeader:
+            return self.header
+
     def on_click(self, event: Click) -> None:
-        self.post_message(self.Clicked())
+        self.post_message(self.Clicked(self))
 
     def look(self, part: str) -> Style:
         """The style of a part of the header, as player.tcss has it."""
