@@ -12,7 +12,7 @@ taken from the first, a middle and the last frame. Pillow is the `[export]` extr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from llada_tui.core.run_index import RunIndex
 from llada_tui.pictures.answer import PLACEHOLDER, SPECIAL_MARK, AnswerPicture, Cell, Kind, prompt_lines, scale_labels
@@ -33,6 +33,15 @@ HOLD_LAST_MS = 2500  # the finished answer stays a while before the GIF loops
 LEVELS = 64  # colours of the scale, exact in the palette
 
 Progress = Callable[[int, int], None]  # (frames drawn, frames in all)
+
+
+class Mark(NamedTuple):
+    """A legend entry: its text in the look of the cells it explains."""
+
+    text: str
+    colour: RGB
+    underline: bool = False
+    boxed: bool = False
 
 
 class PillowMissing(Exception):
@@ -123,21 +132,21 @@ class GifPainter:
         if underline:
             self.draw.line((x0, y + LINE - 4, x1 - 2, y + LINE - 4), fill=ink)
 
-    def _legend_marks(self, t: int, current: bool) -> tuple[str, list[tuple[str, RGB]]]:
-        """The legend's start (before its scale) and the marks after it."""
+    def _legend_marks(self, t: int, current: bool) -> tuple[str, list[Mark]]:
+        """The legend's start (before its scale) and the marks after it, each drawn as the cells it explains."""
         title, low, high = scale_labels(self.run, self.shading)
-        marks: list[tuple[str, RGB]] = [(high, INK)]
+        marks = [Mark(high, INK)]
         if current:
-            marks.append(("this step", CURRENT[1]))
-        marks += [(f"{PLACEHOLDER * 3} masked", MUTED), (f"{SPECIAL_MARK} special", INK)]
+            marks.append(Mark("this step", CURRENT[1], underline=True, boxed=True))
+        marks += [Mark(f"{PLACEHOLDER * 3} masked", MUTED), Mark(f"{SPECIAL_MARK} special", INK)]
         if self.run.header.revises:
-            marks += [("revised", INK), (f"{PLACEHOLDER * 3} re-masked", REMASKED)]
-        marks.append((f"after step {t} of {self.run.total_steps}", MUTED))
+            marks += [Mark("revised", INK, underline=True), Mark(f"{PLACEHOLDER * 3} re-masked", REMASKED)]
+        marks.append(Mark(f"after step {t} of {self.run.total_steps}", MUTED))
         return f"{title} {low}", marks
 
     def _legend_width(self) -> float:
         start, marks = self._legend_marks(max(self.run.length, self.run.total_steps), True)  # the longest it gets
-        texts = [start + " ", " ", *(text + "   " for text, _ in marks)]
+        texts = [start + " ", " ", *(mark.text + "   " for mark in marks)]
         return GRADIENT_WIDTH + sum(self.small.getlength(text) for text in texts)
 
     def _draw_legend(self, t: int, current: bool) -> None:
@@ -150,9 +159,14 @@ class GifPainter:
             level = round(i / (GRADIENT_WIDTH - 1) * (LEVELS - 1))
             draw.line((x + i, y + 2, x + i, y + SMALL_LINE - 3), fill=level_colour(self.shading, level))
         x += GRADIENT_WIDTH + draw.textlength(" ", font=small)
-        for text, colour in marks:
-            draw.text((x, y), text, font=small, fill=colour)
-            x += draw.textlength(text + "   ", font=small)
+        for mark in marks:
+            width = draw.textlength(mark.text, font=small)
+            if mark.boxed:
+                draw.rectangle((x - 2, y, x + width + 1, y + SMALL_LINE - 1), outline=mark.colour)
+            draw.text((x, y), mark.text, font=small, fill=mark.colour)
+            if mark.underline:
+                draw.line((x, y + SMALL_LINE - 3, x + width, y + SMALL_LINE - 3), fill=mark.colour)
+            x += draw.textlength(mark.text + "   ", font=small)
 
 
 def write_gif(
