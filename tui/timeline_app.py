@@ -24,6 +24,7 @@ from llada_tui.tui.commands import PlayerCommands
 from llada_tui.tui.help import ORDER_ROWS, HelpScreen, Section, sampler_rows
 from llada_tui.tui.info import InfoScreen
 from llada_tui.tui.sources.messages import SourceFailed
+from llada_tui.tui.themes import keep_legible_themes
 from llada_tui.tui.trace_view import NARROW, TraceView
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.run_header import RunHeader
@@ -97,6 +98,7 @@ class TimelineApp(App[None]):
         # NO_COLOR: Textual's default filter still turns colours into greys; ansi_color makes
         # it drop every colour instead (bold, dim, underline and reverse stay).
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
+        keep_legible_themes(self)  # the palette's Theme offers only those the looks read on
 
     @property
     def driven(self) -> Driven:
