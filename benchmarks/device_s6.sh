@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6 (issue 16): the device calls, as run (`bash benchmarks/device_s6.sh A|B` in the repository root).
+# Session 6 (issue 16): the device calls, as run (`bash benchmarks/device_s6.sh A|B|C` in the repository root).
 # Needs .bench_before (git archive of the session's start, 2c2b5e4) and .bench_after (of the commit
 # measured) carried beside the working tree; results land in $OUT.
 set -u
@@ -16,11 +16,17 @@ A)  # before (the eager cached path), then after with compile and profiles, then
         --out "$OUT/after1.json" > "$OUT/after1.log" 2>&1; echo "after1: $?"
     timeout 150 python benchmarks/cuda_check.py --skip-8b --out "$OUT/cuda_check" > "$OUT/cuda_check.log" 2>&1
     echo "cuda_check: $?" ;;
-B)  # the rerun, then the CLI on the 8B-shaped checkpoint
+B)  # the final code twice (the rerun), and the CUDA checks again
     install .bench_after
-    timeout 270 python benchmarks/gpu_sampling.py --no-before --compile --out "$OUT/after2.json" \
-        > "$OUT/after2.log" 2>&1; echo "after2: $?"
-    timeout 280 python benchmarks/cuda_check.py --out "$OUT/cuda_check_8b" > "$OUT/cuda_check_8b.log" 2>&1
+    for run in 2 3; do
+        timeout 200 python benchmarks/gpu_sampling.py --no-before --compile --out "$OUT/after$run.json" \
+            > "$OUT/after$run.log" 2>&1; echo "after$run: $?"
+    done
+    timeout 120 python benchmarks/cuda_check.py --skip-8b --out "$OUT/cuda_check" > "$OUT/cuda_check.log" 2>&1
+    echo "cuda_check: $?" ;;
+C)  # the CLI on the 8B-shaped checkpoint (cuda_check's parts 4 and 6)
+    install .bench_after
+    timeout 500 python benchmarks/cuda_check.py --out "$OUT/cuda_check_8b" > "$OUT/cuda_check_8b.log" 2>&1
     echo "cuda_check 8b: $?" ;;
 esac
 for log in "$OUT"/*.log; do echo "== $log"; tail -25 "$log"; done
