@@ -19,10 +19,10 @@ A)  # before (the eager cached path), then after with compile and profiles, then
 B)  # the final code twice (the rerun), and the CUDA checks again
     install .bench_after
     for run in 2 3; do
-        timeout 200 python benchmarks/gpu_sampling.py --no-before --compile --out "$OUT/after$run.json" \
+        timeout 230 python benchmarks/gpu_sampling.py --no-before --compile --out "$OUT/after$run.json" \
             > "$OUT/after$run.log" 2>&1; echo "after$run: $?"
     done
-    timeout 120 python benchmarks/cuda_check.py --skip-8b --out "$OUT/cuda_check" > "$OUT/cuda_check.log" 2>&1
+    timeout 100 python benchmarks/cuda_check.py --skip-8b --out "$OUT/cuda_check" > "$OUT/cuda_check.log" 2>&1
     echo "cuda_check: $?" ;;
 C)  # the CLI on the 8B-shaped checkpoint (cuda_check's parts 4 and 6)
     install .bench_after
