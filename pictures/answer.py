@@ -192,20 +192,26 @@ def prompt_lines(run: RunIndex, columns: int, max_lines: int = 4) -> list[str]:
     """The prompt, inert, wrapped at spaces into lines of at most `columns` cells; … if cut."""
     assert run.header is not None
     lines: list[str] = []
-    line = ""
+    words: list[str] = []  # of the line being filled
+    used = 0  # its cells
     for word in inert_text(run.header.prompt_text).split(" "):
-        candidate = f"{line} {word}" if line else word
-        if cell_len(candidate) <= columns:
-            line = candidate
-            continue
-        if line:
-            lines.append(line)
+        size = cell_len(word)
+        if not words or used + 1 + size <= columns:
+            words.append(word)
+            used += size + (1 if len(words) > 1 else 0)
+            if used <= columns:
+                continue
+            words.pop()  # a first word longer than a line
+        if words:
+            lines.append(" ".join(words))
         while cell_len(word) > columns:  # a word longer than a line
             start = head(word, columns) or word[0]
             lines.append(start)
             word = word[len(start) :]
-        line = word
-    lines.append(line)
+        words, used = [word], cell_len(word)
+        if len(lines) > max_lines:
+            break
+    lines.append(" ".join(words))
     if len(lines) > max_lines:
         lines = lines[:max_lines]
         lines[-1] = head(lines[-1], columns - 1) + CUT_MARK

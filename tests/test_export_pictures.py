@@ -373,3 +373,21 @@ def test_a_long_legend_widens_a_narrow_picture(tmp_path: Path) -> None:
     legend = frame.crop((0, frame.height - 40, frame.width, frame.height))
     inked = ImageChops.difference(legend, Image.new("RGB", legend.size, (255, 255, 255))).getbbox()
     assert inked is not None and inked[2] < frame.width - 6  # nothing cut at the right edge
+
+
+def test_a_long_prompt_is_wrapped_in_linear_time() -> None:
+    import time
+    from types import SimpleNamespace
+
+    prompt = "word " * 100_000  # half the options' limit of a million characters
+    run = SimpleNamespace(header=SimpleNamespace(prompt_text=prompt))
+    started = time.process_time()
+    assert answer.prompt_lines(run, 1 << 30, 1) == [prompt]  # the HTML's: one line
+    assert answer.prompt_lines(run, 100)[-1].endswith("…")  # the SVG's: four lines, cut
+    assert time.process_time() - started < 2.0
+    assert answer.prompt_lines(SimpleNamespace(header=SimpleNamespace(prompt_text="a " + "x" * 25)), 10) == [
+        "a",
+        "xxxxxxxxxx",
+        "xxxxxxxxxx",
+        "xxxxx",
+    ]
