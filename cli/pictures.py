@@ -90,13 +90,15 @@ def picture_bytes(args: argparse.Namespace, trace: Trace) -> bytes:
 
         return html_document(run, step, shading).encode("ascii")
     if args.format == "gif":
-        from llada_tui.pictures.gif import write_gif
+        from llada_tui.pictures.gif import GifTooLarge, write_gif
 
         buffer = io.BytesIO()
         with progress_bar("drawing frames") as progress:
-            write_gif(
-                run, buffer, shading=shading, columns=columns, fps=args.fps or 10.0, every=args.every, progress=progress
-            )
+            try:
+                fps = args.fps or 10.0
+                write_gif(run, buffer, shading=shading, columns=columns, fps=fps, every=args.every, progress=progress)
+            except GifTooLarge as error:
+                raise UsageError(str(error)) from None
         return buffer.getvalue()
     from llada_tui.tui.cast import write_cast
 

@@ -29,6 +29,8 @@ MUTED: RGB = (128, 128, 128)
 REMASKED: RGB = (192, 0, 192)
 CURRENT = ((255, 255, 255), (0, 0, 0))  # the last step's tokens: fill, text and outline
 DEFAULT_FRAMES = 256  # at most, unless `every` says otherwise: Pillow holds every frame until it writes
+FRAME_MEMORY = 1 << 30  # bytes of frames (a byte a pixel) Pillow may hold; fewer frames by default past it
+MAX_SIDE = 65535  # pixels: a GIF's width and height are 16-bit
 HOLD_LAST_MS = 2500  # the finished answer stays a while before the GIF loops
 LEVELS = 64  # colours of the scale, exact in the palette
 
@@ -48,6 +50,10 @@ class PillowMissing(Exception):
     """GIFs need Pillow, which the base install leaves out."""
 
 
+class GifTooLarge(Exception):
+    """A GIF that could not be written: too tall, or too many frames to hold in memory."""
+
+
 def pillow() -> Any:
     try:
         import PIL.Image  # noqa: F401
@@ -60,10 +66,11 @@ def pillow() -> Any:
     return PIL
 
 
-def frame_steps(length: int, every: int | None) -> list[int]:
-    """The timeline positions the frames show: 0, every, 2·every, ... and always the end."""
+def frame_steps(length: int, every: int | None, most: int = DEFAULT_FRAMES + 1) -> list[int]:
+    """The timeline positions the frames show: 0, every, 2·every, ... and always the end; without
+    `every`, each step while that makes at most `most` frames."""
     if every is None:
-        every = max(1, -(-length // DEFAULT_FRAMES))
+        every = max(1, -(-length // max(1, min(DEFAULT_FRAMES, most - 1))))
     steps = list(range(0, length, every))
     return [*steps, length]
 
@@ -181,9 +188,21 @@ def write_gif(
 ) -> int:
     """Write the run's denoising as a looping GIF; returns the number of frames."""
     image_module = pillow().Image
-    steps = frame_steps(run.length, every)
-    palette = shared_palette(run, shading, columns, steps)
     painter = GifPainter(run, shading, columns)
+    width, height = painter.image.size
+    if max(width, height) > MAX_SIDE:
+        raise GifTooLarge(
+            f"the answer would be a GIF {width}×{height} pixels, more than {MAX_SIDE} a side: give a larger --width"
+        )
+    most = max(2, FRAME_MEMORY // (width * height))
+    steps = frame_steps(run.length, every, most)
+    if len(steps) > most:
+        fewer = -(-run.length // (most - 1))
+        raise GifTooLarge(
+            f"{len(steps)} frames of {width}×{height} pixels would hold {len(steps) * width * height >> 20} MB "
+            f"until written: give --every {fewer} or more"
+        )
+    palette = shared_palette(run, shading, columns, steps)
     frames = []
     for i, t in enumerate(steps):
         frames.append(painter.frame(t).quantize(palette=palette, dither=image_module.Dither.NONE))

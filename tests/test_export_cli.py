@@ -137,3 +137,23 @@ def test_a_trace_cut_short_exports_what_it_holds(tmp_path: Path, capsys) -> None
     assert "after step 5 of 16" in captured.out and "warning:" in captured.err  # of the steps asked for
     assert main(["export", str(tmp_path / "missing.trace"), "--format", "svg"]) == 1
     one_error_line(capsys.readouterr().err)
+
+
+def test_a_gif_too_big_to_hold_takes_fewer_frames_or_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    from llada_tui.pictures import gif
+
+    monkeypatch.setattr(gif, "FRAME_MEMORY", 799 * 160 * 10)  # room for ten frames of the Lily sample
+    output = tmp_path / "lily.gif"
+    assert main(["export", str(LILY), "--format", "gif", "-o", str(output)]) == 0
+    assert Image.open(output).n_frames == 9  # every 8 steps: 0, 8, ..., 64
+    assert main(["export", str(LILY), "--format", "gif", "--every", "2", "-o", str(tmp_path / "x.gif")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "33 frames of 799×160 pixels" in line and "give --every 8 or more" in line
+    assert not (tmp_path / "x.gif").exists()
+    monkeypatch.setattr(gif, "MAX_SIDE", 100)
+    assert main(["export", str(LILY), "--format", "gif", "-o", str(tmp_path / "x.gif")]) == 2
+    assert "more than 100 a side: give a larger --width" in one_error_line(capsys.readouterr().err)
