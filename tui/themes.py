@@ -2,7 +2,7 @@
 
 The colour scale paints each token's cell in its colour with black or white text chosen for it,
 so it reads on any theme. What a theme can spoil are player.tcss's fixed looks, drawn over the
-theme's surface: the current step's tokens (black on the terminal's white) and the masked
+theme's surface: the current step's tokens (black on ANSI white) and the masked
 positions' grey dots. On a light theme the current step's white cells vanish into the surface;
 on a few dark ones the grey dots sink below 3:1. A theme is offered when both keep at least
 MIN_CONTRAST against its surface (WCAG's ratio for graphical objects); the others are
@@ -16,7 +16,6 @@ from textual.color import Color
 from textual.theme import Theme
 
 MIN_CONTRAST = 3.0
-CURRENT_BACKGROUND = Color(229, 229, 229)  # ansi_white (player.tcss's current look), as xterm draws it
 MASKED = Color(128, 128, 128)  # #808080, player.tcss's masked look
 TERMINAL_BACKGROUND = {True: Color(0, 0, 0), False: Color(255, 255, 255)}  # ANSI themes: the terminal's own
 
@@ -43,13 +42,19 @@ def surface_of(theme: Theme) -> Color:
     return colour if colour.a == 1 else TERMINAL_BACKGROUND[theme.dark]
 
 
-def legible(theme: Theme) -> bool:
+def current_background(app: App, theme: Theme) -> Color:
+    """player.tcss's ansi_white under a theme, as Textual draws ANSI colours (its ANSI theme for dark or light)."""
+    ansi = app.ansi_theme_dark if theme.dark else app.ansi_theme_light
+    return Color(*ansi.ansi_colors[7])
+
+
+def legible(app: App, theme: Theme) -> bool:
     surface = surface_of(theme)
-    return min(contrast(CURRENT_BACKGROUND, surface), contrast(MASKED, surface)) >= MIN_CONTRAST
+    return min(contrast(current_background(app, theme), surface), contrast(MASKED, surface)) >= MIN_CONTRAST
 
 
 def keep_legible_themes(app: App) -> None:
     """Unregister the themes the player's looks are not legible on (the current one stays)."""
     for name, theme in list(app.available_themes.items()):
-        if name != app.theme and not legible(theme):
+        if name != app.theme and not legible(app, theme):
             app.unregister_theme(name)

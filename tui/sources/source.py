@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.message import Message
 
@@ -18,6 +19,7 @@ Deliver = Callable[[Message], object]
 
 class Source(ABC):
     follows = False  # whether more steps may keep arriving after the first delivery
+    path: Path | None = None  # the trace file read or written, if any (exports go beside it)
 
     @abstractmethod
     def run(self, deliver: Deliver, stop: threading.Event) -> None:
