@@ -1,4 +1,5 @@
-"""Imports point one way: cli/ above tui/ above core/; core/ never imports the player or the CLI.
+"""Imports point one way: cli/ above tui/ above pictures/ above core/; core/ never imports the player or the CLI.
+And every package folder is one the install ships.
 
 Read from the source with ast, so an import inside a function counts as much as one at the top.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"core": 0, "tui": 1, "cli": 2}  # a package may import its own layer and those below
+LAYERS = {"core": 0, "pictures": 1, "tui": 2, "cli": 3}  # a package may import its own layer and those below
 
 
 def imported_modules(file: Path) -> set[str]:
@@ -55,3 +56,15 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     file = tmp_path / "x.py"
     file.write_text("def f():\n    from llada_tui.tui.app import run_player\n")
     assert layer_of(next(iter(imported_modules(file)))) == "tui"
+
+
+def test_every_package_folder_is_installed() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    roots = {folder: name for name, folder in setuptools["package-dir"].items()}
+    folders = {
+        ".".join([roots[layer], *init.parent.relative_to(ROOT / layer).parts])
+        for layer in LAYERS
+        for init in (ROOT / layer).rglob("__init__.py")
+    }
+    assert folders <= set(setuptools["packages"]), sorted(folders - set(setuptools["packages"]))
