@@ -311,22 +311,23 @@ def test_run_compare_opens_both_before_the_app_starts(tmp_path: Path, pair: tupl
         run_compare(str(pair[0]), str(tmp_path / "missing.trace"))
 
 
-async def test_the_command_palette_goes_to_a_step_of_the_focused_run(pair: tuple[Path, Path]) -> None:
+async def test_the_command_palette_goes_to_a_step_of_the_shared_timeline(pair: tuple[Path, Path]) -> None:
     app = compare_app(*pair)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(app, pilot)
-        await pilot.press("f", "v", "ctrl+p")  # by fraction, B's keys: its step 6 of 8 is T 12 of 16
+        await pilot.press("f", "v", "ctrl+p")  # by fraction, B's keys: T 6 of 16 is B's step 3 of 8
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
+        assert app.focused_view() is app.views[1]  # the palette's input has the focus, B the keys
         await pilot.press(*"6")
         for _ in range(50):  # the palette searches in a worker
             await pilot.pause(0.02)
             if app.screen.query("CommandList Option"):
                 break
         await pilot.press("enter")
-        await wait_for(lambda: app.views[1].position == 6)
+        await wait_for(lambda: app.shared.position == 6)
         await pilot.pause()
-        assert (app.shared.position, app.views[0].position) == (12, 12)
+        assert (app.views[0].position, app.views[1].position) == (6, 3)
 
 
 async def test_a_click_on_a_runs_header_shows_that_runs_info(pair: tuple[Path, Path]) -> None:
