@@ -255,7 +255,7 @@ class TraceView(Vertical):
 
     def _show_legend(self) -> None:
         if self.recording.ready:
-            narrow, total = self.size.width < NARROW, self.recording.total_steps  # the view's: compare holds two
+            narrow, total = self.outer_size.width < NARROW, self.recording.total_steps  # the view's: compare holds two
             revisions = self.recording.header.revises  # marks to explain too: a shorter scale
             width = 4 if narrow else 8 if revisions else 16
             if self.mode is ColourMode.ORDER:
