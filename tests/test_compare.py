@@ -339,3 +339,20 @@ async def test_a_click_on_a_runs_header_shows_that_runs_info(pair: tuple[Path, P
         assert isinstance(app.screen, InfoScreen) and app.screen._recording is app.views[1].recording
         await pilot.press("escape")
         assert app.focused_view() is app.views[1]
+
+
+@pytest.mark.parametrize(
+    ("size", "side_by_side", "panels"),
+    [((80, 24), False, False), ((120, 40), False, True), ((200, 50), True, False), ((240, 50), True, True)],
+)
+async def test_the_layout_follows_the_terminal(
+    pair: tuple[Path, Path], size: tuple[int, int], side_by_side: bool, panels: bool
+) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=size) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("end")
+        a, b = app.views
+        assert (a.region.y == b.region.y) == side_by_side and (a.region.x == b.region.x) != side_by_side
+        assert all(view.query_one("#side").display == panels for view in app.views)
+        assert "So the sum is 72." in grid_text(a) and "So the total is 72." in grid_text(b)
