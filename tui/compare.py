@@ -102,11 +102,6 @@ class CompareApp(TimelineApp):
             if event.widget is view or view in event.widget.ancestors:
                 self._keys_view = view
 
-    @property
-    def view(self) -> TraceView:
-        """The view that the keys for one run act on (the command palette's step search too)."""
-        return self.focused_view()
-
     def help_sections(self) -> list[Section]:
         return [Section("compare", "Compare", COMPARE_WORDS), *super().help_sections()]
 
