@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6 (issue 16): the device calls, as run (`bash benchmarks/device_s6.sh A|B|C` in the repository root).
+# Session 6 (issue 16): the device calls, as run (`bash benchmarks/device_s6.sh A|B|C|D` in the repository root).
 # Needs .bench_before (git archive of the session's start, 2c2b5e4) and .bench_after (of the commit
 # measured) carried beside the working tree; results land in $OUT.
 set -u
@@ -28,5 +28,11 @@ C)  # the CLI on the 8B-shaped checkpoint (cuda_check's parts 4 and 6)
     install .bench_after
     timeout 500 python benchmarks/cuda_check.py --out "$OUT/cuda_check_8b" > "$OUT/cuda_check_8b.log" 2>&1
     echo "cuda_check 8b: $?" ;;
+D)  # after the timing fix for runs stopped early (two runs, the checks unchanged)
+    install .bench_after
+    for run in 4 5; do
+        timeout 240 python benchmarks/gpu_sampling.py --no-before --compile --out "$OUT/after$run.json" \
+            > "$OUT/after$run.log" 2>&1; echo "after$run: $?"
+    done ;;
 esac
 for log in "$OUT"/*.log; do echo "== $log"; tail -25 "$log"; done

@@ -3,9 +3,10 @@
 Random bfloat16 weights are made on the GPU (nothing is downloaded or read from disk); LLaDA's
 step time does not depend on what the weights are. Every timed case is one generate() call after
 a warm-up call of the same shape, timed with the host clock between CUDA synchronisations:
-ms_per_step = the call's time / the steps it ran. Settings (prompt 64, block 32):
+ms_per_step = the call's time / the forwards it ran. Settings (prompt 64, block 32):
   - gen 256, steps 256, recording off and on (top-k 5, written to a trace file): whole runs;
-  - gen 1024, steps 1024, recording on: the first two blocks (64 steps), stopped by the recorder,
+  - gen 1024, steps 1024, recording on: the first two blocks (64 forwards; the recorder stops the
+    run when the 64th is queued, as it sees each step one forward late on a GPU),
     which are the dearest to record (the most still-masked positions to rank);
   - gen 512, steps 512, recording on: one block, for peak memory.
 Paths: "plain" is the model run eagerly, as on the CPU; "fast" is the fast path (core/fast.py: the
@@ -44,6 +45,7 @@ from llada_tui.core.kv_cache import KVCache
 from llada_tui.core.llada import LLaDAModel, init_weights
 from llada_tui.core.records import Header
 from llada_tui.core.sampler import StopSampling, generate
+from llada_tui.core.step_capture import record_lag
 from llada_tui.core.trace_writer import TraceWriter
 
 # shared/LLADA.md: LLaDA-8B's config.json
@@ -147,11 +149,15 @@ class Bench:
                 self.trace_dir / "bench.trace", header, lambda token_id: f"<{token_id}>", overwrite=True
             )
 
+        # On a GPU the recorder gets each step one forward late: stopping after max_steps - 1 records
+        # stops with exactly max_steps forwards run (the last one queued, then waited for).
+        stop_after = None if max_steps is None else max_steps - record_lag(self.device)
+
         def recorder(step) -> None:
             nonlocal recorded
             writer.write_step(step)
             recorded += 1
-            if max_steps is not None and recorded >= max_steps:
+            if stop_after is not None and recorded >= stop_after:
                 raise StopSampling
 
         shape = dict(
@@ -172,12 +178,12 @@ class Bench:
             else:
                 forwards = generate_cached(model, prompt, **shape, threshold=threshold, cache=cache)[1]
         except StopSampling:
-            pass
+            forwards = max_steps
         synchronize(self.device)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         if writer is not None:
             writer.close()
-        return elapsed_ms / (recorded if recording else forwards)
+        return elapsed_ms / forwards
 
     def case(
         self,
@@ -340,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": "LLaDA-8B shape, random weights" if not args.tiny else "tiny, random weights",
         "dtype": str(dtype).removeprefix("torch."),
         "timing": "median of whole sampling runs after a warm-up, host clock between CUDA syncs, per forward; "
-        "timed_steps < steps: the run was stopped by the recorder after that many steps",
+        "timed_steps < steps: the recorder stopped the run when that many forwards had run",
         "cases": bench.cases,
         "forwards": forwards,
     }
