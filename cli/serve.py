@@ -28,6 +28,7 @@ from llada_tui.core.inert import inert_text
 
 INSTALL_HINT = "pip install 'llada-tui[serve]'"
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+PLAYERS_QUIT_TIMEOUT = 20  # seconds for the connections to close (10 s for a silent client) and their players to quit
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -135,16 +136,38 @@ def player_server_class() -> Any:
         raise RunError(f"serve needs textual-serve, which is not installed: {INSTALL_HINT}") from None
 
     class PlayerServer(Server):
+        """Announces itself once listening; on stopping, ends every connection so that its player quits."""
+
         announcement = ""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.connections: set[asyncio.Task[Any]] = set()
 
         async def on_startup(self, app: Any) -> None:
             """No banner: serve() says where it listens once it does."""
+
+        async def handle_websocket(self, request: Any) -> Any:
+            connection = asyncio.current_task()
+            self.connections.add(connection)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.connections.discard(connection)
+
+        async def on_shutdown(self, app: Any) -> None:
+            """A browser keeps its websocket open: end each connection, whose handler then tells
+            its player to quit and waits for it (else the players outlive the server)."""
+            for connection in self.connections:
+                connection.cancel()
+            if self.connections:
+                await asyncio.wait(self.connections, timeout=PLAYERS_QUIT_TIMEOUT)
 
         def serve(self, debug: bool = False) -> None:
             """textual-serve's serve(), announcing itself once listening (its own text would be silenced)."""
             self.initialize_logging()
             loop = asyncio.new_event_loop()
-            for stop in (signal.SIGINT, signal.SIGTERM):  # ctrl+c: each connection's player is told to quit
+            for stop in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(stop, self.request_exit)
             web.run_app(
                 self._make_app(),

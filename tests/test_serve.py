@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -167,3 +168,36 @@ async def test_the_served_player_plays_the_trace_over_the_websocket():
                 assert "64 steps" in screen and ANSWER not in screen
                 await player.send_str(json.dumps(["stdin", "G"]))  # G: the last step
                 await terminal_until(player, ("step 64/64", ANSWER), timeout=60)
+
+
+def players_of(trace: Path) -> list[str]:
+    """The command lines of running processes that play this trace."""
+    found = []
+    for process in Path("/proc").iterdir():
+        try:
+            words = (process / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone, or not a process
+            continue
+        if b"play" in words and str(trace).encode() in words:
+            found.append(" ".join(word.decode(errors="replace") for word in words))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+async def test_stopping_the_server_ends_the_players_of_open_pages(tmp_path):
+    trace = Path(shutil.copy(LILY, tmp_path / "lily.trace"))
+    async with aiohttp.ClientSession() as session:
+        with served_player(trace) as url:  # left with ctrl+c (SIGINT) while both pages are open
+            pages = [await session.ws_connect(f"{url}/ws?width=100&height=30") for _ in range(2)]
+            for page in pages:
+                await terminal_until(page, (PROMPT,), timeout=60)
+            assert len(players_of(trace)) == 2  # a player per page
+            reading = [asyncio.create_task(drain(page)) for page in pages]  # as a browser keeps reading
+        assert players_of(trace) == []
+        await asyncio.wait_for(asyncio.gather(*reading), timeout=10)  # and the server closed both pages
+        assert all(page.closed for page in pages)
+
+
+async def drain(page: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in page:
+        pass
