@@ -54,7 +54,8 @@ def test_the_palettes_export_downloads_in_the_browser_and_writes_nothing_beside_
         ActionChains(chromium).send_keys(Keys.ENTER).perform()
         picture = downloads / "lily-step-64.svg"
         wait_until(picture.exists, what="the download")
-        assert "sent to the browser as lily-step-64.svg" in page_terminal_text(chromium)
+        notice = "step 64 sent to the browser as lily-step-64.svg"
+        wait_until(lambda: notice in page_terminal_text(chromium), what="the notice")
     texts = "".join(
         element.text or "" for element in ElementTree.parse(picture).iter("{http://www.w3.org/2000/svg}text")
     )
