@@ -43,10 +43,11 @@ def run_serve(args: argparse.Namespace) -> int:
         play_command(trace, args.follow),
         host=args.host,
         port=args.port,
-        title=f"llada-tui · {trace.name}",
+        title=f"llada-tui · {inert_text(trace.name)}",  # the page escapes it too (jinja2's autoescape)
         public_url=url,
     )
-    server.announcement = f"llada-tui: serving the player on {trace} at {url} (ctrl+c stops)"
+    shown = inert_text(str(trace))
+    server.announcement = f"llada-tui: serving the player on {shown} at {inert_text(url)} (ctrl+c stops)"
     server.serve()
     return 0
 

@@ -201,3 +201,21 @@ async def test_stopping_the_server_ends_the_players_of_open_pages(tmp_path):
 async def drain(page: aiohttp.ClientWebSocketResponse) -> None:
     async for _ in page:
         pass
+
+
+def test_a_hostile_file_name_reaches_neither_the_terminal_nor_the_page_raw(tmp_path, capsys, servers):
+    hostile = tmp_path / "\x1b]0;owned\x07<img src=x onerror=alert(1)>.trace"
+    hostile.write_bytes(LILY.read_bytes())
+    assert main(["serve", str(hostile), "--port", str(free_port())]) == 0
+    (server,) = servers.started
+    assert "\x1b" not in server.title and "\x07" not in server.title and "\x1b" not in server.announcement
+    assert shlex.split(server.command)[-1] == str(hostile)  # the player still gets the real name
+
+
+async def test_the_page_escapes_a_hostile_file_name(tmp_path):
+    hostile = tmp_path / "<img src=x onerror=alert(1)>.trace"
+    hostile.write_bytes(LILY.read_bytes())
+    with served_player(hostile) as url:
+        async with aiohttp.ClientSession() as session:
+            page = await (await session.get(url)).text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.trace" in page
