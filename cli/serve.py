@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llada_tui.cli.failures import RunError, UsageError
+from llada_tui.cli.failures import RunError
 from llada_tui.core.inert import inert_text
 
 INSTALL_HINT = "pip install 'llada-tui[serve]'"
@@ -76,7 +76,7 @@ def check_port(host: str, port: int) -> list[str]:
     try:
         found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as error:
-        raise UsageError(f"--host {host}: not an address of this machine ({error.strerror.lower()})") from None
+        raise RunError(f"--host {host}: not an address of this machine ({error.strerror.lower()})") from None
     addresses = []
     for family, kind, proto, _, address in found:
         with socket.socket(family, kind, proto) as probe:
@@ -159,10 +159,11 @@ def player_server_class() -> Any:
         async def on_shutdown(self, app: Any) -> None:
             """A browser keeps its websocket open: end each connection, whose handler then tells
             its player to quit and waits for it (else the players outlive the server)."""
-            for connection in self.connections:
+            connections = list(self.connections)
+            for connection in connections:
                 connection.cancel()
-            if self.connections:
-                await asyncio.wait(self.connections, timeout=PLAYERS_QUIT_TIMEOUT)
+            if connections:
+                await asyncio.wait(connections, timeout=PLAYERS_QUIT_TIMEOUT)
 
         def serve(self, debug: bool = False) -> None:
             """textual-serve's serve(), announcing itself once listening (its own text would be silenced)."""

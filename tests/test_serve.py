@@ -219,3 +219,9 @@ async def test_the_page_escapes_a_hostile_file_name(tmp_path):
         async with aiohttp.ClientSession() as session:
             page = await (await session.get(url)).text()
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.trace" in page
+
+
+def test_a_host_name_that_does_not_resolve_is_refused(capsys, servers):
+    code, err = refusal(["serve", str(LILY), "--host", "no-such-host.invalid"], capsys)
+    assert code == 1 and err.startswith("llada-tui: error: --host no-such-host.invalid: not an address of this machine")
+    assert servers.started == []
