@@ -1,7 +1,7 @@
 """Sampling speed of LLaDA-8B's shape on one GPU: the plain path against the fast one (issue 6).
 
 Random bfloat16 weights are made on the GPU (nothing is downloaded or read from disk); LLaDA's
-step time does not depend on what the weights are. Every timed case is one generate() call after
+step time does not depend on what the weights are. Every timed case is one sampling run after
 a warm-up call of the same shape, timed with the host clock between CUDA synchronisations:
 ms_per_step = the call's time / the forwards it ran. Settings (prompt 64, block 32):
   - gen 256, steps 256, recording off and on (top-k 5, written to a trace file): whole runs;
