@@ -59,9 +59,13 @@ class CapturedForward:
 
 @contextmanager
 def blas_library(library: str) -> Iterator[None]:
-    """torch's BLAS library for the matrix products launched inside (a CUDA graph keeps the kernels it captured)."""
+    """torch's BLAS library for the matrix products launched inside (a CUDA graph keeps the kernels it
+    captured); torch's choice where this build lacks that library."""
     before = torch.backends.cuda.preferred_blas_library()
-    torch.backends.cuda.preferred_blas_library(library)
+    try:
+        torch.backends.cuda.preferred_blas_library(library)
+    except RuntimeError:  # e.g. "Cannot set preferred backend to cuBLASLt if PyTorch has not been compiled with it"
+        pass
     try:
         yield
     finally:

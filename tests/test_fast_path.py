@@ -207,3 +207,10 @@ def test_cached_samplers_sample_and_record_the_same(models, prompt, cache, thres
     assert torch.equal(fast_out, out) and fast_forwards == forwards == len(steps)
     assert same_steps(fast_steps, steps)
     assert [s.forward for s in fast_steps] == [s.forward for s in steps]
+
+
+def test_the_blas_library_is_restored_and_a_missing_one_is_no_error():
+    before = torch.backends.cuda.preferred_blas_library()
+    with fast.blas_library("cublaslt"):  # this CPU build of torch has no cuBLASLt: torch's choice stays
+        pass
+    assert torch.backends.cuda.preferred_blas_library() == before
