@@ -2,8 +2,8 @@
 
 Writes an official-layout checkpoint of LLaDA-8B's shape with random bf16 weights (as
 cuda_check.py does), then records the same prompts file (N rate prompts of one token length,
-gen 256, 256 steps, block 32, temperature 0, top-5 candidates) with --batch-size 1, 4, 8 and 16,
-and once under `torchrun --nproc-per-node 1` at the largest batch size. For each: the command's
+gen 256, 256 steps, block 32, temperature 0, top-5 candidates) with --batch-size 1, 4, 8 and 16
+(--sizes), and once under `torchrun --nproc-per-node 1` at the largest. For each: the command's
 wall time (model load included), the time spent sampling (the batches' own wall times, from the
 traces), prompts per minute from the latter, and how many traces equal the batch-1 run's (tokens
 and steps; bf16 rows of another batch size may run other kernels, so near-ties can flip).
@@ -72,6 +72,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/batch_bench"))
+    parser.add_argument("--sizes", default="1,4,8,16", help="batch sizes, comma-separated; the first is the reference")
+    parser.add_argument("--no-torchrun", action="store_true", help="skip the run under torchrun")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -87,19 +89,29 @@ def main() -> int:
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "prompts": args.prompts, "runs": []}
     common = ["record", "--prompts", str(prompts), "--model", str(checkpoint), *SETTINGS]
     outputs = {}
-    for size in (1, 4, 8, 16):
+    sizes = [int(size) for size in args.sizes.split(",")]
+    for size in sizes:
         out_dir = args.workdir / f"b{size}"
         shutil.rmtree(out_dir, ignore_errors=True)
         command = [*LLADA_TUI, *common, "--out-dir", str(out_dir), "--batch-size", str(size)]
         report["runs"].append(run(f"batch {size}", command, out_dir, log))
         outputs[f"batch {size}"] = out_dir
-    out_dir = args.workdir / "torchrun"
-    shutil.rmtree(out_dir, ignore_errors=True)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "--no-python"]
-    command = [*torchrun, shutil.which("llada-tui") or "llada-tui", *common, "--out-dir", str(out_dir)]
-    report["runs"].append(run("torchrun 1 GPU, batch 16", [*command, "--batch-size", "16"], out_dir, log))
-    outputs["torchrun 1 GPU, batch 16"] = out_dir
-    reference = {path.name: trace_content(path) for path in outputs["batch 1"].glob("*.trace")}
+    if not args.no_torchrun:
+        out_dir = args.workdir / "torchrun"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1"]
+        command = [
+            *torchrun,
+            "--no-python",
+            shutil.which("llada-tui") or "llada-tui",
+            *common,
+            "--out-dir",
+            str(out_dir),
+        ]
+        name = f"torchrun 1 GPU, batch {sizes[-1]}"
+        report["runs"].append(run(name, [*command, "--batch-size", str(sizes[-1])], out_dir, log))
+        outputs[name] = out_dir
+    reference = {path.name: trace_content(path) for path in outputs[f"batch {sizes[0]}"].glob("*.trace")}
     for result in report["runs"]:
         traces = outputs[result["run"]]
         result["equal_to_batch_1"] = sum(trace_content(traces / name) == content for name, content in reference.items())
