@@ -283,10 +283,16 @@ def test_a_revised_slot_has_room_for_every_token_it_held(tmp_path: Path) -> None
     assert slot.width == max(len(" the"), len(" answer")) == len(ARITHMETIC[1])
 
 
-def test_the_player_and_the_pictures_share_one_scale() -> None:
+@pytest.mark.parametrize("mode", ["step", "confidence"])
+def test_the_player_and_the_pictures_paint_a_fraction_alike(mode: str) -> None:
     from llada_tui.tui import palette
 
-    assert palette.STEP_STOPS == shading.STEP_STOPS and palette.CONFIDENCE_STOPS == shading.CONFIDENCE_STOPS
+    for level in range(palette.GRADIENT_LEVELS):
+        fraction = level / (palette.GRADIENT_LEVELS - 1)
+        style = palette.shade(palette.ColourMode(mode), fraction)
+        colour = shading.mix(shading.Shading(mode).stops, fraction)
+        assert style.bgcolor.triplet == colour
+        assert style.color.name == ("black" if shading.text_on(colour) == shading.BLACK else "white")
 
 
 # ---------------------------------------------------------------------------- GIF

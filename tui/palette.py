@@ -20,12 +20,9 @@ from rich.color import Color
 from rich.style import Style
 from textual.widget import Widget
 
+from llada_tui.pictures.shading import BLACK, CONFIDENCE_STOPS, STEP_STOPS, mix, text_on
 from llada_tui.tui.layout import PLACEHOLDER
 
-# Ordered, perceptually even, readable on dark and light terminals (after viridis).
-STEP_STOPS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
-# Low confidence red, middling amber, high green (LLaDA's demo uses the same reading).
-CONFIDENCE_STOPS = ((215, 48, 39), (244, 109, 67), (254, 224, 139), (145, 207, 96), (26, 152, 80))
 GRADIENT_LEVELS = 64
 
 SPECIAL_MARK = "⋄"  # special tokens (end of text, end of turn...) take one cell; the token panel names them
@@ -91,21 +88,12 @@ class ColourMode(Enum):
     ORDER = "order"  # the order overlay: the rank of the step that gave a token its final text
 
 
-def _mix(stops: tuple[tuple[int, int, int], ...], fraction: float) -> tuple[int, int, int]:
-    fraction = min(1.0, max(0.0, fraction)) * (len(stops) - 1)
-    i = min(int(fraction), len(stops) - 2)
-    local = fraction - i
-    a, b = stops[i], stops[i + 1]
-    return tuple(round(a[c] + (b[c] - a[c]) * local) for c in range(3))  # type: ignore[return-value]
-
-
 @lru_cache(maxsize=2 * GRADIENT_LEVELS)
 def _gradient_style(mode: ColourMode, level: int) -> Style:
+    """A level of the scale (pictures/shading.py's, which the exported pictures share)."""
     stops = CONFIDENCE_STOPS if mode is ColourMode.CONFIDENCE else STEP_STOPS
-    red, green, blue = _mix(stops, level / (GRADIENT_LEVELS - 1))
-    luminance = 0.299 * red + 0.587 * green + 0.114 * blue
-    text = "black" if luminance > 140 else "white"
-    return Style(color=text, bgcolor=Color.from_rgb(red, green, blue))
+    background = mix(stops, level / (GRADIENT_LEVELS - 1))
+    return Style(color="black" if text_on(background) == BLACK else "white", bgcolor=Color.from_rgb(*background))
 
 
 def _fraction(mode: ColourMode, step: int, total_steps: int, confidence: float) -> float:
