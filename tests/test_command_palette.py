@@ -18,6 +18,7 @@ from llada_tui.pictures.shading import Shading
 from llada_tui.pictures.svg import svg_document
 from llada_tui.tui import themes
 from llada_tui.tui.app import PlayerApp
+from llada_tui.tui.compare import CompareApp
 from llada_tui.tui.palette import look
 from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.widgets.legend_line import LegendLine
@@ -143,3 +144,20 @@ def test_a_theme_left_out_fails_the_contrast_it_is_left_out_for() -> None:
         looks = (themes.MASKED, themes.current_background(app, theme))
         worst = min(themes.contrast(colour, surface) for colour in looks)
         assert worst < themes.MIN_CONTRAST, name
+
+
+async def test_in_compare_the_palette_seeks_the_shared_timeline_and_exports_the_focused_run(tmp_path: Path) -> None:
+    a = Path(shutil.copy(LILY, tmp_path / "a.trace"))
+    b = Path(shutil.copy(Path(LILY).with_name("lily-threshold.trace"), tmp_path / "b.trace"))
+    app = CompareApp(FileSource.open(a), FileSource.open(b), names=(a.name, b.name))
+    async with app.run_test(size=(160, 50)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if all(view.recording.ended for view in app.views) and app.shared.length == 64:
+                break
+        await run_command(app, pilot, "step 40")
+        assert app.shared.position == 40
+        first = app.focused_view()
+        await run_command(app, pilot, "export")
+        exported = sorted(p.name for p in tmp_path.glob("*.svg"))
+        assert exported == [f"{first.source.path.stem}-step-{first.position}.svg"]
