@@ -8,10 +8,11 @@ import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import pytest
 from browser import chromium, page_terminal_text, pixels, served_player, wait_until
-from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the [test] extra")
+ActionChains, Keys = webdriver.ActionChains, webdriver.Keys
 
 LILY = Path(__file__).parent.parent / "sample_traces" / "lily.trace"
 PROMPT = "Lily can run 12 kilometers per hour"
@@ -28,7 +29,7 @@ def test_the_served_player_draws_the_trace_and_answers_keys_in_chromium(chromium
         assert "64 steps" in screen and "step 0/64" in screen and ANSWER not in screen
         wait_until(lambda: pixels(chromium)[0] > 0.05, what="the terminal to paint")  # not a blank page
         masked = pixels(chromium)[1]  # the gradient in the legend, the timeline
-        chromium.find_element(By.ID, "terminal").click()  # keys go to the terminal
+        chromium.find_element("id", "terminal").click()  # keys go to the terminal
         ActionChains(chromium).send_keys(Keys.END).perform()
         at_end = ("step 64/64", ANSWER)
         wait_until(lambda: all(text in page_terminal_text(chromium) for text in at_end), what="the answer after End")
@@ -44,7 +45,7 @@ def test_the_palettes_export_downloads_in_the_browser_and_writes_nothing_beside_
     with served_player(trace) as url:
         chromium.get(url)
         wait_until(lambda: PROMPT in page_terminal_text(chromium), what="the player's first screen")
-        chromium.find_element(By.ID, "terminal").click()
+        chromium.find_element("id", "terminal").click()
         ActionChains(chromium).send_keys(Keys.END).perform()
         wait_until(lambda: "step 64/64" in page_terminal_text(chromium), what="the last step")
         ActionChains(chromium).key_down(Keys.CONTROL).send_keys("p").key_up(Keys.CONTROL).perform()
