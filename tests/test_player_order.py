@@ -23,6 +23,7 @@ from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.sources.follow import FollowSource
 from llada_tui.tui.widgets.legend_line import LegendLine
 from llada_tui.tui.widgets.timeline import Timeline
+from llada_tui.tui.widgets.token_panel import TokenPanel
 
 SIZE = (120, 40)
 NO_ANSWER = ["We", " add", " 48", " and", " 24", ".", "<eot>", "<eos>"]
@@ -150,3 +151,17 @@ def test_order_overlay_snapshot(tmp_path: Path, snap_compare) -> None:
         await loaded(app, pilot)
 
     assert snap_compare(app, press=["end", "o"], terminal_size=SIZE, run_before=ready)
+
+
+async def test_the_token_panel_guide_says_what_the_colours_mean() -> None:
+    app = PlayerApp(FileSource.open(Path(__file__).parent.parent / "sample_traces" / "lily.trace"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        guide = app.query_one(TokenPanel)
+        seen = []
+        for key in ("", "c", "o"):
+            if key:
+                await pilot.press(key)
+            await pilot.pause()
+            seen.append(next(row.plain for row in guide.rows if row.plain.startswith("colour:")))
+        assert seen == ["colour: step committed", "colour: confidence", "colour: commit order"]

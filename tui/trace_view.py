@@ -297,7 +297,7 @@ class TraceView(Vertical):
                 self.answer_marks(),
             )
         self.query_one(StepPanel).show(recording, self.position)
-        self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor)
+        self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor, self.mode)
 
     def _show_header(self) -> None:
         self.query_one(RunHeader).show(self.recording, self.playback, self._quiet_s, self.shows_state, self.label)
@@ -309,7 +309,7 @@ class TraceView(Vertical):
 
     @on(TokenGrid.CursorMoved)
     def _cursor_moved(self, message: TokenGrid.CursorMoved) -> None:
-        self.query_one(TokenPanel).show(self.recording, self.position, message.pos)
+        self.query_one(TokenPanel).show(self.recording, self.position, message.pos, self.mode)
 
     @on(Timeline.Seek)
     def _seek(self, message: Timeline.Seek) -> None:

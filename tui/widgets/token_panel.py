@@ -13,17 +13,22 @@ from textual.widget import Widget
 
 from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
-from llada_tui.tui.palette import SPECIAL_MARK
+from llada_tui.tui.palette import SPECIAL_MARK, ColourMode
 from llada_tui.tui.widgets.charts import bar, bucket_of, sparkline
 
 MAX_TEXT_CELLS = 200  # a hostile token can be megabytes long; show its head
 # Until a token is picked, the panel says how to read the screen (the help screen says more).
+COLOUR_MEANS = {
+    ColourMode.STEP: "step committed",
+    ColourMode.CONFIDENCE: "confidence",
+    ColourMode.ORDER: "commit order",
+}
 GUIDE = [  # (row, its look in the panel, if any); at most 26 cells a row: the narrow panel's room
     ("Tab/click: pick a token", "heading"),
     ("(candidates and history)", "dim"),
     ("", ""),
     ("··· masked, undecided", ""),
-    ("colour: step committed", ""),
+    ("colour: {colour}", ""),
     ("bold underline: this step", ""),
     (f"{SPECIAL_MARK} special (end of text…)", ""),
     ("block: filled in turn", ""),
@@ -86,11 +91,15 @@ class Panel(Widget):
 
 
 class TokenPanel(Panel):
-    def show(self, recording: RunIndex, t: int, pos: int | None) -> None:
-        self._asked = (recording, t, pos)
+    def show(self, recording: RunIndex, t: int, pos: int | None, mode: ColourMode = ColourMode.STEP) -> None:
+        """The token at pos after t steps; with no token picked, the guide (its colour line as `mode` colours)."""
+        self._asked = (recording, t, pos, mode)
         self.border_title = "Token"
         if not recording.ready or pos is None:
-            self.show_rows([Text(row, style=self.look(look) if look else "") for row, look in GUIDE])
+            colour = COLOUR_MEANS[mode]
+            self.show_rows(
+                [Text(row.format(colour=colour), style=self.look(look) if look else "") for row, look in GUIDE]
+            )
             return
         width = max(10, self.content_region.width or 30)
         token_id, step, confidence = recording.cell_at(pos, t)
