@@ -75,6 +75,10 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
         raise UsageError("give a PROMPT or --prompts FILE.jsonl, not both")
     if args.output is not None:
         raise UsageError("--prompts writes its traces into --out-dir DIR, not -o")
+    if args.force:
+        raise UsageError(
+            "--force goes with -o FILE: a batch keeps its complete traces (move them away to record again)"
+        )
     if args.out_dir is None:
         raise UsageError("--prompts needs --out-dir DIR")
     if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH_SIZE:
@@ -98,7 +102,7 @@ def run_batch(args: argparse.Namespace) -> int:
         rank = Rank.from_environment()
     except ValueError as error:
         raise UsageError(str(error)) from None
-    out_dir = make_out_dir(args.out_dir)
+    out_dir = check_out_dir(args.out_dir)
     console = Console(stderr=True, highlight=False)
     jobs, bad = read_prompts(args.prompts, base)
     jobs, refused = checked_against_checkpoint(args.model, jobs)
@@ -108,6 +112,7 @@ def run_batch(args: argparse.Namespace) -> int:
             warn(console, f"{args.prompts}:{line.line}: {line.reason}; skipped")
     if not jobs:
         raise RunError(f"{args.prompts}: no usable prompt")
+    out_dir.mkdir(exist_ok=True)  # every rank may try; the first makes it
 
     from llada_tui.core.threads import use_threads
 
@@ -161,12 +166,12 @@ def run_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_out_dir(path: Path) -> Path:
+def check_out_dir(path: Path) -> Path:
+    """A folder that is there or can be made (it is made once the prompts are known to be usable)."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} is not a folder")
     if not path.parent.is_dir():
         raise UsageError(f"{path.parent}: no such folder")
-    path.mkdir(exist_ok=True)  # every rank may try; the first makes it
     return path
 
 

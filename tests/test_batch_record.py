@@ -176,6 +176,7 @@ def test_a_rerun_leaves_what_is_not_its_own_alone(tmp_path: Path, capsys: pytest
         (["--prompts", "p.jsonl", "--out-dir", "o", "-o", "x.trace"], "not -o"),
         (["x", "-o", "x.trace", "--out-dir", "o"], "--out-dir goes with --prompts FILE.jsonl"),
         (["--prompts", "p.jsonl", "--out-dir", "o", "--batch-size", "0"], "--batch-size must be between 1 and"),
+        (["--prompts", "p.jsonl", "--out-dir", "o", "--force"], "--force goes with -o FILE"),
         ([], "give a PROMPT (or --prompts FILE.jsonl)"),
         (["x"], "the following arguments are required: -o/--output"),
     ],
@@ -200,6 +201,7 @@ def test_missing_prompts_and_unusable_folders(tmp_path: Path, capsys: pytest.Cap
     empty = write_prompts(tmp_path / "bad.jsonl", ["{}", "nope"])
     assert main(["record", "--prompts", str(empty), "--out-dir", str(tmp_path / "o2")]) == 1
     assert "bad.jsonl: no usable prompt" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()  # nothing made for a refused run
 
 
 # ---------------------------------------------------------------------------- the prompts file
