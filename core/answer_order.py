@@ -1,9 +1,11 @@
 """When did the answer appear? The answer span of a run and the order its tokens came in.
 
 LLaDA may commit the answer ("72") before the reasoning that leads to it ("48 + 24"). This
-measures it for one run: the answer span in the final text (by default what follows the last
+measures it for one run: the answer span in the reply (by default what follows the last
 "the answer is"), the step at which its first and its last token became visible, and, of the
-reasoning before it, how many tokens came only after the answer was complete.
+reasoning before it, how many tokens came only after the answer was complete. The reply is the
+final text up to its first end-of-text or end-of-turn token: a model may write on after it
+(the demo model does at lengths it was not trained for), but that is not its answer.
 
 Steps here are the player's step counter: a token that step index i (0-based) set became
 visible at step i + 1, and step 0 is everything masked. With a sampler that revises tokens, a
@@ -72,10 +74,14 @@ def final_steps(run: RunIndex) -> list[int | None]:
 
 
 def visible_pieces(run: RunIndex) -> tuple[str, list[tuple[int, int, int]]]:
-    """The final text (masked and special tokens left out) and, for each token in it, (position,
-    first character, end character)."""
+    """The reply (the final text up to its first end of text or of turn, masked and special
+    tokens left out) and, for each token in it, (position, first character, end character)."""
+    params = run.header.params
+    ends = {params.get("eos_id"), params.get("eot_id")} - {None}
     pieces, text, at = [], [], 0
     for pos, token_id in enumerate(run.ids_at(run.length)):
+        if token_id in ends:
+            break
         if token_id in run.hidden_ids:
             continue
         piece = run.texts.get(token_id, "")

@@ -48,11 +48,15 @@ def restated(document: dict, span_pattern: str | None = None) -> dict:
     for step in document["steps"]:
         for change in step["changes"]:
             last_change[change["pos"]] = (step["step"] + 1, change["id"], change["text"])
-    # The final text leaves masked and special tokens out; walk it token by token.
+    # The final text leaves masked and special tokens out; walk it token by token, up to the
+    # reply's end: its first end-of-text or end-of-turn token.
     text = document["final"]["text"]
+    ends = {document["params"]["eos_id"], document["params"]["eot_id"]}
     tokens = []  # (pos, start, end, step)
     at = 0
     for pos, token_id in enumerate(final_ids):
+        if token_id in ends:
+            break
         if pos not in last_change:
             continue
         step, last_id, piece = last_change[pos]
@@ -60,7 +64,7 @@ def restated(document: dict, span_pattern: str | None = None) -> dict:
         if text.startswith(piece, at):
             tokens.append((pos, at, at + len(piece), step))
             at += len(piece)
-    assert at == len(text)
+    text = text[:at]
     pattern = span_pattern or r"(?:the\s+)?answer\s+is:?[ \t]*(.*?)\s*(?:\.(?!\d)|\n|$)"
     matches = [m for m in re.finditer(pattern, text, re.IGNORECASE) if (m.group(m.re.groups and 1) or "").strip()]
     if not matches:
@@ -113,12 +117,18 @@ def test_the_wino_sample_rewrites_tokens_of_the_answer_sentence(capsys: pytest.C
 
 
 def test_a_span_custom_pattern_on_a_revising_trace(capsys: pytest.CaptureFixture[str]) -> None:
-    path = SAMPLES / "raw-wino.trace"  # noise with many re-masks: the default finds no span
-    pattern = r"(\d+)\."
+    path = SAMPLES / "raw-letters-wino.trace"  # WINO re-masking: " y. Way ends in y. Snowy ends in a. ..."
+    pattern = r"(\w+) ends in y"
     expected = restated(exported(capsys, path), pattern)
     code, out, _ = run_cli(capsys, path, "--json", "--span", pattern)
-    assert code == 0 and expected["span"] is not None
+    assert code == 0 and expected["span"]["text"] == "Way"
     assert {key: json.loads(out)[key] for key in expected} == expected
+
+
+def test_a_reply_that_ends_at_once_has_no_span(capsys: pytest.CaptureFixture[str]) -> None:
+    """raw-wino's first token is the end of text: the noise after it is no reply."""
+    code, out, _ = run_cli(capsys, SAMPLES / "raw-wino.trace", "--json", "--span", r"\d+")
+    assert code == 1 and json.loads(out)["span"] is None
 
 
 # ---------------------------------------------------------------------------- the definition
@@ -284,3 +294,11 @@ def test_hostile_token_texts_are_inert(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0
     assert "red" in out
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", out)
+
+
+def test_the_reply_ends_at_its_first_end_of_text(tmp_path: Path) -> None:
+    """Text a model writes on after its end of turn (the demo model does at long lengths) is not its reply."""
+    after = [" The", " answer", " is", " 104", "."]
+    path = write_trace(tmp_path / "on.trace", ANSWER + after, steps=17, block_length=17, sure=())
+    order = answer_order(RunIndex.of_trace(load_trace(path)))
+    assert order.span.text == "72" and order.span.positions == range(SPAN, SPAN + 1)
