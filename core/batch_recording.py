@@ -1,12 +1,13 @@
-"""Several prompts per forward: LLaDA's reference sampler over a batch of rows, one trace per row.
+"""Several prompts per forward: a sampler over a batch of rows, one trace per row.
 
 Rows share a forward only when they share its shape and its schedule: the same prompt length
-(after the chat template) and the same parameters but the seed, under the reference sampler
-without a cache (samplers that decide their own steps would leave rows at different steps; they
-run one prompt at a time). Each row draws its random numbers from its own generator, seeded
-with its seed, over the shapes a single run of it draws from torch's: so a row makes the
-choices that single run makes, whichever batch or rank it lands in. The model computes each row
-of a [B, L] forward as it computes a [1, L] one (bitwise on the CPU; tests/test_batch_record.py).
+(after the chat template), the same parameters but the seed, and a schedule fixed in advance:
+LLaDA's reference sampler, or Fast-dLLM's prefix or dual cache without a threshold. (A
+threshold, or WINO, decides each row's steps as it goes: those run one prompt at a time.) Each
+row draws its random numbers from its own generator, seeded with its seed, over the shapes a
+single run of it draws from torch's: so a row makes the choices that single run makes, whichever
+batch or rank it lands in. The model computes each row of a [B, L] forward as it computes a
+[1, L] one (bitwise on the CPU; tests/test_batch_record.py).
 
 Needs torch (imported by the commands that record).
 """
@@ -18,7 +19,9 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
+from llada_tui.core.cached import generate_cached
 from llada_tui.core.params import SamplingParams
 from llada_tui.core.recording import Engine, elapsed_ms, one_line
 from llada_tui.core.records import End, Header, Step
@@ -29,7 +32,7 @@ from llada_tui.core.trace_writer import TraceWriter
 def batch_key(header: Header) -> Hashable | None:
     """What runs must share to share a forward; None for a run that samples alone."""
     params = SamplingParams.from_header(header.params)
-    if not params.fixed_steps:
+    if not (params.fixed_steps or (params.cache != "none" and params.threshold is None)):
         return None
     shared = tuple(sorted((key, value) for key, value in header.params.items() if key != "seed"))
     return len(header.prompt_ids), shared
@@ -58,24 +61,11 @@ def record_batch(
         params = [SamplingParams.from_header(header.params) for header in headers]
         first = params[0]
         prompt = torch.tensor([header.prompt_ids for header in headers], device=engine.device)
-        output = generate(
-            engine.predictor,
-            prompt,
-            steps=first.steps,
-            gen_length=first.gen_length,
-            block_length=first.block_length,
-            temperature=first.temperature,
-            cfg_scale=first.cfg_scale,
-            remasking=first.remasking,
-            mask_id=first.mask_id,
-            logits_eos_inf=first.logits_eos_inf,
-            confidence_eos_eot_inf=first.confidence_eos_eot_inf,
-            eos_id=first.eos_id,
-            eot_id=first.eot_id,
-            topk=first.topk,
+        rows = dict(
             row_recorders=[row_recorder(row, writer, on_step) for row, writer in enumerate(writers)],
             generators=[torch.Generator(engine.device).manual_seed(run.seed) for run in params],
         )
+        output = sample_rows(engine, prompt, first, rows)
         total_ms = elapsed_ms(started)
         ends = []
         for row in output[:, prompt.shape[1] :].tolist():
@@ -91,6 +81,32 @@ def record_batch(
     finally:
         for writer, end in zip(writers, ends or [None] * len(writers)):
             writer.close(end)
+
+
+def sample_rows(engine: Engine, prompt: Tensor, params: SamplingParams, rows: dict) -> Tensor:
+    """The batch through its sampler (core/recording.py's choice for one run): [B, P + gen_length]."""
+    shared = dict(
+        gen_length=params.gen_length,
+        block_length=params.block_length,
+        temperature=params.temperature,
+        remasking=params.remasking,
+        mask_id=params.mask_id,
+        topk=params.topk,
+        **rows,
+    )
+    if params.cache != "none":
+        return generate_cached(engine.predictor, prompt, params.steps, cache=params.cache, **shared)[0]
+    return generate(
+        engine.predictor,
+        prompt,
+        steps=params.steps,
+        cfg_scale=params.cfg_scale,
+        logits_eos_inf=params.logits_eos_inf,
+        confidence_eos_eot_inf=params.confidence_eos_eot_inf,
+        eos_id=params.eos_id,
+        eot_id=params.eot_id,
+        **shared,
+    )
 
 
 def row_recorder(row: int, writer: TraceWriter, on_step: Callable[[int, Step], None] | None) -> Callable[[Step], None]:

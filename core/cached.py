@@ -21,6 +21,7 @@ is read back between steps (the loop's condition, as in the source).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import torch
@@ -28,8 +29,15 @@ from torch import Tensor
 
 from llada_tui.core.config import LLaDAConfig
 from llada_tui.core.kv_cache import KVCache
-from llada_tui.core.sampler import add_gumbel_noise, check_arguments, initial_sequence, num_transfer_tokens
-from llada_tui.core.step_capture import Recorder, StepCapture
+from llada_tui.core.sampler import (
+    add_gumbel_noise,
+    check_arguments,
+    initial_sequence,
+    num_transfer_tokens,
+    row_captures,
+    uniform,
+)
+from llada_tui.core.step_capture import Recorder
 from llada_tui.core.threshold import check_threshold
 
 CACHES = ("prefix", "dual")
@@ -58,18 +66,24 @@ def generate_cached(
     *,
     recorder: Recorder | None = None,
     topk: int = 5,
+    row_recorders: Sequence[Recorder] | None = None,
+    generators: Sequence[torch.Generator] | None = None,
 ) -> tuple[Tensor, int]:
     """Sample `gen_length` tokens after `prompt` [B, P]; returns ([B, P + gen_length] ids, forwards run).
 
     `recorder` (batch of one only) gets one Step per forward. A cached step's candidates cover the
     positions its forward predicts: the block and everything after it (prefix), the block (dual).
+    A batch without a threshold takes the same forwards in every row; `row_recorders` and
+    `generators` are then one per row, as for core/sampler.py's generate.
     """
     check_arguments(prompt, None, steps, gen_length, block_length, temperature, 0.0, remasking, topk)
     check_threshold(threshold)
     if cache not in CACHES:
         raise ValueError(f"unknown cache {cache!r}; use prefix or dual")
     prompt_len = prompt.shape[1]
-    capture = StepCapture.of_run(recorder, topk, prompt)
+    captures = row_captures(recorder, row_recorders, topk, prompt)
+    if row_recorders is not None and threshold is not None:
+        raise ValueError("with a threshold the rows of a batch would take different forwards: record them one by one")
     if bool((prompt == mask_id).any()):
         raise ValueError("the cached samplers do not fill mask tokens inside the prompt")
 
@@ -107,14 +121,17 @@ def generate_cached(
                 remasking,
                 threshold,
                 count,
+                generators,
             )
             x[:, block_start:block_end] = torch.where(transfer, x0, x[:, block_start:block_end])
-            if capture is not None:
-                rows = masked[0, : logits.shape[1]]
-                forward = "full" if step_in_block == 0 else "cached"
-                capture.capture(block, block_start - prompt_len, logits[0], rows, transfer[0], x0[0], forward=forward)
+            forward = "full" if step_in_block == 0 else "cached"
+            for row, capture in enumerate(captures):
+                predicted = masked[row, : logits.shape[1]]
+                capture.capture(
+                    block, block_start - prompt_len, logits[row], predicted, transfer[row], x0[row], forward=forward
+                )
             step_in_block += 1
-    if capture is not None:
+    for capture in captures:
         capture.finish()
     return x, forwards
 
@@ -136,6 +153,7 @@ def commits(
     remasking: str,
     threshold: float | None,
     count: int | None,
+    generators: Sequence[torch.Generator] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The block's predictions x0 [B, n] and commits [B, n] (bool): what core/threshold.py's
     transfer_step chooses, computed on the device without waiting for it (no counts read back).
@@ -148,9 +166,9 @@ def commits(
     over the whole row (which is unspecified there too).
     """
     batch, n, _ = logits.shape
-    x0 = add_gumbel_noise(logits, temperature, row_length, offset).argmax(dim=-1)  # [B, n]
+    x0 = add_gumbel_noise(logits, temperature, row_length, offset, generators).argmax(dim=-1)  # [B, n]
     if remasking == "random":
-        confidence = torch.rand((batch, row_length), device=logits.device)[:, offset : offset + n]
+        confidence = uniform((batch, row_length), torch.float32, logits.device, generators)[:, offset : offset + n]
     else:
         probs = torch.softmax(logits.to(torch.float64), dim=-1)
         confidence = torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)

@@ -284,3 +284,32 @@ def test_torchrun_ranks_share_the_prompts(tmp_path: Path, singles: dict) -> None
     assert [entry["status"] for entry in entries] == ["complete"] * len(PROMPTS)
     for line in PROMPTS:
         assert steps_of(out_dir / f"{line['id']}.trace") == singles["0", line["id"]]
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+def test_cached_rows_equal_single_cached_runs(cache: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fast-dLLM's caches without a threshold take the same forwards in every row: they batch too."""
+    options = ["--cache", cache, "--temperature", "0.8"]
+    rates = [line for line in PROMPTS if line["id"].startswith("rate")]
+    expected = {line["id"]: steps_of(single_run(tmp_path, line, options)) for line in rates}
+    sizes = []
+    real = batch_recording.generate_cached
+
+    def counting(*args, **kwargs):
+        sizes.append(args[1].shape[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch_recording, "generate_cached", counting)
+    code, out_dir = batch(tmp_path, "--batch-size", "2", *options, prompts=rates)
+    assert code == 0 and sizes == [2, 2]
+    for line in rates:
+        assert steps_of(out_dir / f"{line['id']}.trace") == expected[line["id"]], line["id"]
+
+
+def test_a_threshold_samples_each_prompt_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = []
+    monkeypatch.setattr(batch_recording, "generate_cached", lambda *args, **kwargs: sizes.append(args))
+    options = ["--sampler", "threshold", "--threshold", "0.9", "--cache", "dual"]
+    code, out_dir = batch(tmp_path, "--batch-size", "4", *options, prompts=PROMPTS[:2])
+    assert code == 0 and sizes == []
+    assert all(load_trace(out_dir / f"{line['id']}.trace").complete for line in PROMPTS[:2])
