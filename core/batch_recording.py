@@ -19,13 +19,11 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
-from llada_tui.core.cached import generate_cached
 from llada_tui.core.params import SamplingParams
-from llada_tui.core.recording import Engine, elapsed_ms, one_line
+from llada_tui.core.recording import Engine, elapsed_ms, one_line, sample
 from llada_tui.core.records import End, Header, Step
-from llada_tui.core.sampler import StopSampling, generate
+from llada_tui.core.sampler import StopSampling
 from llada_tui.core.trace_writer import TraceWriter
 
 
@@ -65,7 +63,7 @@ def record_batch(
             row_recorders=[row_recorder(row, writer, on_step) for row, writer in enumerate(writers)],
             generators=[torch.Generator(engine.device).manual_seed(run.seed) for run in params],
         )
-        output = sample_rows(engine, prompt, first, rows)
+        output = sample(engine.predictor, prompt, first, rows=rows)
         total_ms = elapsed_ms(started)
         ends = []
         for row in output[:, prompt.shape[1] :].tolist():
@@ -81,32 +79,6 @@ def record_batch(
     finally:
         for writer, end in zip(writers, ends or [None] * len(writers)):
             writer.close(end)
-
-
-def sample_rows(engine: Engine, prompt: Tensor, params: SamplingParams, rows: dict) -> Tensor:
-    """The batch through its sampler (core/recording.py's choice for one run): [B, P + gen_length]."""
-    shared = dict(
-        gen_length=params.gen_length,
-        block_length=params.block_length,
-        temperature=params.temperature,
-        remasking=params.remasking,
-        mask_id=params.mask_id,
-        topk=params.topk,
-        **rows,
-    )
-    if params.cache != "none":
-        return generate_cached(engine.predictor, prompt, params.steps, cache=params.cache, **shared)[0]
-    return generate(
-        engine.predictor,
-        prompt,
-        steps=params.steps,
-        cfg_scale=params.cfg_scale,
-        logits_eos_inf=params.logits_eos_inf,
-        confidence_eos_eot_inf=params.confidence_eos_eot_inf,
-        eos_id=params.eos_id,
-        eot_id=params.eot_id,
-        **shared,
-    )
 
 
 def row_recorder(row: int, writer: TraceWriter, on_step: Callable[[int, Step], None] | None) -> Callable[[Step], None]:

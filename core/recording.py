@@ -6,7 +6,7 @@ Needs torch (imported by the commands that record, never by the player).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,8 +158,18 @@ def record_run(
         writer.close(end)
 
 
-def sample(predictor: Predictor, prompt: Tensor, params: SamplingParams, recorder: Recorder) -> Tensor:
-    """The run's sampler, as its parameters name it; returns the whole sequence [1, P + gen_length]."""
+def sample(
+    predictor: Predictor,
+    prompt: Tensor,
+    params: SamplingParams,
+    recorder: Recorder | None = None,
+    rows: Mapping[str, Sequence] | None = None,
+) -> Tensor:
+    """The run's sampler, as its parameters name it; returns the whole sequence [B, P + gen_length].
+
+    A batch (B > 1) gives `rows` instead of a recorder: `row_recorders` and `generators`, one per
+    row; only samplers whose schedule is fixed in advance take them (core/batch_recording.py).
+    """
     shared = dict(
         gen_length=params.gen_length,
         block_length=params.block_length,
@@ -167,6 +177,7 @@ def sample(predictor: Predictor, prompt: Tensor, params: SamplingParams, recorde
         mask_id=params.mask_id,
         recorder=recorder,
         topk=params.topk,
+        **(rows or {}),
     )
     if params.sampler == "wino":
         return generate_wino(

@@ -93,13 +93,13 @@ def test_batched_rows_equal_single_runs(
     temperature: str, singles: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sizes = []
-    real = batch_recording.generate
+    real = batch_recording.sample
 
     def counting(*args, **kwargs):
         sizes.append(args[1].shape[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batch_recording, "generate", counting)
+    monkeypatch.setattr(batch_recording, "sample", counting)
     code, out_dir = batch(tmp_path, "--batch-size", "2", "--temperature", temperature)
     assert code == 0
     assert sizes == [2, 2]  # the rate prompts two by two; the letters prompts differ in length or options
@@ -293,22 +293,22 @@ def test_cached_rows_equal_single_cached_runs(cache: str, tmp_path: Path, monkey
     rates = [line for line in PROMPTS if line["id"].startswith("rate")]
     expected = {line["id"]: steps_of(single_run(tmp_path, line, options)) for line in rates}
     sizes = []
-    real = batch_recording.generate_cached
+    real = batch_recording.sample
 
     def counting(*args, **kwargs):
-        sizes.append(args[1].shape[0])
+        sizes.append((args[1].shape[0], args[2].cache))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batch_recording, "generate_cached", counting)
+    monkeypatch.setattr(batch_recording, "sample", counting)
     code, out_dir = batch(tmp_path, "--batch-size", "2", *options, prompts=rates)
-    assert code == 0 and sizes == [2, 2]
+    assert code == 0 and sizes == [(2, cache), (2, cache)]
     for line in rates:
         assert steps_of(out_dir / f"{line['id']}.trace") == expected[line["id"]], line["id"]
 
 
 def test_a_threshold_samples_each_prompt_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sizes = []
-    monkeypatch.setattr(batch_recording, "generate_cached", lambda *args, **kwargs: sizes.append(args))
+    monkeypatch.setattr(batch_recording, "sample", lambda *args, **kwargs: sizes.append(args))
     options = ["--sampler", "threshold", "--threshold", "0.9", "--cache", "dual"]
     code, out_dir = batch(tmp_path, "--batch-size", "4", *options, prompts=PROMPTS[:2])
     assert code == 0 and sizes == []
