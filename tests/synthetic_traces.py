@@ -6,6 +6,7 @@ token commits. No torch, deterministic (seeded), small enough for fast tests.
 from __future__ import annotations
 
 import random
+import threading
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -189,6 +190,50 @@ def write_trace(
     else:
         writer.close(End("complete", final, "", total_ms))  # no final text: readers decode the ids
     return path
+
+
+class GatedTrace:
+    """A trace another thread writes one record at a time, each when the test calls `release`:
+    the header (only with `gate_header`; else at once), each step, then the end record. Used as a
+    context manager, it lets the writer run to the end on leaving and waits for it."""
+
+    def __init__(
+        self,
+        path: Path,
+        answer: Sequence[str] = ARITHMETIC,
+        steps: int = 16,
+        block_length: int = 8,
+        gate_header: bool = False,
+    ):
+        vocabulary = Vocabulary()
+        header = header_for(vocabulary, len(answer), steps, block_length)
+        self.steps = list(llada_steps(answer, vocabulary, steps, block_length))
+        final = [vocabulary.id_of(text) for text in answer]
+        self._gate = threading.Semaphore(0)
+
+        def write() -> None:
+            if gate_header:
+                self._gate.acquire()
+            writer = TraceWriter(path, header, vocabulary.text_of)
+            for step in self.steps:
+                self._gate.acquire()
+                writer.write_step(step)
+            self._gate.acquire()
+            writer.close(End("complete", final, "", 1.0))
+
+        self._thread = threading.Thread(target=write, daemon=True)
+        self._thread.start()
+
+    def release(self, records: int = 1) -> None:
+        for _ in range(records):
+            self._gate.release()
+
+    def __enter__(self) -> GatedTrace:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release(len(self.steps) + 2)
+        self._thread.join(timeout=5)
 
 
 def remasking_trace(path: Path) -> Path:

@@ -3,22 +3,19 @@ player's keys, the parameters that differ in the header, the tokens that differ 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from rich.style import Style
-from synthetic_traces import ARITHMETIC, Vocabulary, header_for, llada_steps, write_trace
+from synthetic_traces import ARITHMETIC, GatedTrace, write_trace
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from waiting import wait_for
 
-from llada_tui.core.records import End
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import load_trace
-from llada_tui.core.trace_writer import TraceWriter
 from llada_tui.tui.compare import CompareApp, run_compare
 from llada_tui.tui.compare_runs import differing_positions, fields
 from llada_tui.tui.compare_timeline import Scale
@@ -255,30 +252,14 @@ def test_the_header_fields_that_differ(tmp_path: Path) -> None:
 async def test_follow_while_one_run_is_still_being_written(tmp_path: Path) -> None:
     a = write_trace(tmp_path / "a.trace", steps=16)
     path = tmp_path / "growing.trace"
-    vocabulary = Vocabulary()
-    header = header_for(vocabulary, len(REWORDED), 16, 8)
-    steps = list(llada_steps(REWORDED, vocabulary, 16, 8))
-    gate = threading.Semaphore(0)
-
-    def write() -> None:
-        writer = TraceWriter(path, header, vocabulary.text_of)
-        for step in steps:
-            gate.acquire()
-            writer.write_step(step)
-        gate.acquire()
-        writer.close(End("complete", [vocabulary.id_of(t) for t in REWORDED], "", 1.0))
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    app = CompareApp(FollowSource.open(a, interval=0.01), FollowSource.open(path, interval=0.01), ("a", "b"))
-    try:
+    with GatedTrace(path, REWORDED, 16, 8) as growing:
+        app = CompareApp(FollowSource.open(a, interval=0.01), FollowSource.open(path, interval=0.01), ("a", "b"))
         async with app.run_test(size=SIZE) as pilot:
             first, second = app.views
             await wait_for(lambda: first.recording.ended and second.recording.ready)
             await pilot.press("end")
             assert app.shared.position == 16 and second.position == 0
-            for _ in range(5):
-                gate.release()
+            growing.release(5)
             await wait_for(lambda: second.length == 5)
             await pilot.pause()
             assert second.position == 5 and app.shared.position == 16  # B at its own end so far
@@ -287,21 +268,16 @@ async def test_follow_while_one_run_is_still_being_written(tmp_path: Path) -> No
             await pilot.press("left")
             assert (app.shared.position, first.position, second.position) == (15, 15, 5)
             await pilot.press("end")
-            for _ in range(11):
-                gate.release()
+            growing.release(11)
             await wait_for(lambda: second.length == 16)
             await pilot.pause()
             assert app.shared.position == 16 and second.position == 16  # the live edge moved T along
-            gate.release()
+            growing.release()
             await wait_for(lambda: second.recording.ended)
             await pilot.pause()
             await pilot.pause()
             assert app.shared.playback.state is State.ENDED
             assert first.grid.differs == {22} and second.grid.differs == {22}
-    finally:
-        for _ in range(20):
-            gate.release()
-        writer.join(5)
 
 
 def test_run_compare_opens_both_before_the_app_starts(tmp_path: Path, pair: tuple[Path, Path]) -> None:

@@ -8,14 +8,13 @@ import io
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from rich.text import Text
-from synthetic_traces import ARITHMETIC, Vocabulary, header_for, hostile_trace, llada_steps, write_trace
+from synthetic_traces import ARITHMETIC, GatedTrace, Vocabulary, header_for, hostile_trace, llada_steps, write_trace
 from textual.command import CommandPalette
 from textual.events import MouseScrollDown, MouseScrollUp
 from textual.pilot import Pilot
@@ -430,24 +429,6 @@ def test_play_errors_end_in_one_line_and_exit_status_1(tmp_path: Path) -> None:
 
 async def test_follow_mode_shows_steps_as_they_land(tmp_path: Path) -> None:
     path = tmp_path / "growing.trace"  # the writer has not started yet: no file
-    vocabulary = Vocabulary()
-    header = header_for(vocabulary, len(ARITHMETIC), STEPS, 8)
-    steps = list(llada_steps(ARITHMETIC, vocabulary, STEPS, 8))
-    gate = threading.Semaphore(0)  # the test lets the writer go on, one record at a time
-
-    def write() -> None:
-        gate.acquire()
-        writer = TraceWriter(path, header, vocabulary.text_of)
-        for step in steps:
-            gate.acquire()
-            writer.write_step(step)
-        gate.acquire()
-        from llada_tui.core.records import End
-
-        writer.close(End("complete", [vocabulary.id_of(t) for t in ARITHMETIC], "", 1.0))
-
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
     app = PlayerApp(FollowSource.open(path, interval=0.01))
 
     async def until(condition, what: str) -> None:
@@ -457,36 +438,31 @@ async def test_follow_mode_shows_steps_as_they_land(tmp_path: Path) -> None:
                 return
         raise AssertionError(f"timed out waiting for {what}")
 
-    try:
+    # the test lets the writer go on, one record at a time
+    with GatedTrace(path, ARITHMETIC, STEPS, 8, gate_header=True) as growing:
         async with app.run_test(size=SIZE) as pilot:
             await until(lambda: "waiting for" in screen_text(app), "the waiting message")
-            gate.release()  # header
+            growing.release()  # header
             await until(lambda: app.recording.ready, "the header")
-            for _ in range(5):
-                gate.release()
+            growing.release(5)
             await until(lambda: app.recording.length == 5, "five steps")
             assert app.position == 5  # at the live edge, it stays at the edge
             assert "● following" in screen_text(app) and "paused" not in screen_text(app)
             await pilot.press("left", "left")
-            gate.release()
+            growing.release()
             await until(lambda: app.recording.length == 6, "a sixth step")
             assert app.position == 3  # behind the edge, it stays where the user put it
             assert "behind live: End to catch up" in screen_text(app) and "paused" in screen_text(app)
             await pilot.press("end")
-            for _ in range(len(steps) - 6):
-                gate.release()
+            growing.release(len(growing.steps) - 6)
             await until(lambda: app.recording.length == STEPS, "all steps")
             assert app.position == STEPS
             assert not app.recording.ended
-            gate.release()  # the end record
+            growing.release()  # the end record
             await until(lambda: app.recording.ended, "the end")
             assert "ended" in screen_text(app)
             assert "following" not in screen_text(app)
             assert grid_text(app).startswith("The answer is 72.")
-    finally:
-        for _ in range(len(steps) + 2):
-            gate.release()
-        thread.join(timeout=5)
 
 
 async def test_hostile_token_texts_never_reach_the_terminal(tmp_path: Path) -> None:

@@ -3,19 +3,16 @@ and its lead-in marked, the span's complete step on the timeline; the numbers ar
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from rich.style import Style
-from synthetic_traces import ARITHMETIC, Vocabulary, header_for, llada_steps, write_trace
+from synthetic_traces import ARITHMETIC, GatedTrace, write_trace
 from textual.pilot import Pilot
 from waiting import wait_for
 
 from llada_tui.core.answer_order import answer_order
-from llada_tui.core.records import End
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import load_trace
-from llada_tui.core.trace_writer import TraceWriter
 from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.order_overlay import OrderOverlay
 from llada_tui.tui.palette import ColourMode, shade
@@ -109,39 +106,19 @@ async def test_a_text_without_an_answer_span_says_so(tmp_path: Path) -> None:
 
 async def test_the_overlay_follows_a_run_as_it_grows(tmp_path: Path) -> None:
     path = tmp_path / "growing.trace"
-    vocabulary = Vocabulary()
-    header = header_for(vocabulary, len(ARITHMETIC), 16, 8)
-    steps = list(llada_steps(ARITHMETIC, vocabulary, 16, 8))
-    gate = threading.Semaphore(0)
-
-    def write() -> None:
-        writer = TraceWriter(path, header, vocabulary.text_of)
-        for step in steps:
-            gate.acquire()
-            writer.write_step(step)
-        gate.acquire()
-        writer.close(End("complete", [vocabulary.id_of(t) for t in ARITHMETIC], "", 1.0))
-
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    app = PlayerApp(FollowSource.open(path, interval=0.01))
-    try:
+    with GatedTrace(path, ARITHMETIC, 16, 8) as growing:
+        app = PlayerApp(FollowSource.open(path, interval=0.01))
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(lambda: app.recording.ready)
             await pilot.pause()
             await pilot.press("o")
             assert app.view.overlay is not None and not app.view.overlay.found  # nothing written yet
-            for _ in range(16):
-                gate.release()
+            growing.release(16)
             await wait_for(lambda: app.recording.length == 16)
             await pilot.pause()
             expected = OrderOverlay.of(app.recording)
             assert expected.found and app.view.overlay == expected
             assert app.query_one(Timeline).answer_marks == [expected.complete_step]
-    finally:
-        for _ in range(20):
-            gate.release()
-        thread.join(5)
 
 
 def test_order_overlay_snapshot(tmp_path: Path, snap_compare) -> None:
