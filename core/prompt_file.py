@@ -15,13 +15,12 @@ import json
 import re
 import types
 import typing
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from llada_tui.core.options import OptionError, SamplingOptions, check_options, check_prompt
 
-OVERRIDABLE = {field.name: field for field in fields(SamplingOptions)}
 MAX_ID_CHARS = 100  # a file name, with ".trace", well under any file system's limit
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -89,10 +88,9 @@ def parse_line(text: str, number: int, base: SamplingOptions) -> PromptJob:
 
 
 def check_override(key: str, value: Any) -> None:
-    field = OVERRIDABLE.get(key)
-    if field is None:
+    allowed = OVERRIDABLE.get(key)
+    if allowed is None:
         raise OptionError(f"unknown key {key!r} (a sampling option is one of: {', '.join(OVERRIDABLE)})")
-    allowed = _json_types(typing.get_type_hints(SamplingOptions)[key])
     # bool is an int in Python, but `"steps": true` is a mistake, not 1.
     if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
         wanted = " or ".join(sorted({"null" if t is type(None) else t.__name__ for t in allowed}))
@@ -106,6 +104,10 @@ def _json_types(hint: Any) -> tuple[type, ...]:
     if float in allowed:
         allowed.add(int)
     return tuple(allowed)
+
+
+# Each sampling option a line may set, and the JSON values it takes.
+OVERRIDABLE = {name: _json_types(hint) for name, hint in typing.get_type_hints(SamplingOptions).items()}
 
 
 def safe_id(value: Any, number: int) -> str:
