@@ -134,7 +134,8 @@ def run_batch(args: argparse.Namespace) -> int:
             raise RunError(str(error)) from None
     # The batches are made from the whole file, the same on every rank, and shared out whole: a
     # prompt shares its forward with the same others however many ranks there are.
-    shares = rank.share(list(batches([plan(engine, job, out_dir) for job in jobs], batch_size)))
+    everything = [plan(engine, job, out_dir) for job in jobs]
+    shares = rank.share(list(batches(everything, batch_size)))
     planned = [item for batch in shares for item in batch]
     with Progress(console=console, transient=True, disable=not show) as progress:
         for item in progress.track(planned, description="checking traces"):
@@ -149,7 +150,8 @@ def run_batch(args: argparse.Namespace) -> int:
     rank.wait_for_all()
     if rank.leads:
         with Progress(console=console, transient=True, disable=not show) as progress:
-            entries = [index_entry(job, out_dir) for job in progress.track(jobs, description="writing the index")]
+            described = progress.track(everything, description="writing the index")
+            entries = [index_entry(item.job, item.header, out_dir) for item in described]
         index = write_index(out_dir, [*entries, *map(bad_line_entry, bad)])
         complete = sum(entry["status"] == TraceState.COMPLETE.value for entry in entries)
         kept = sum(item.state == TraceState.COMPLETE for item in planned)

@@ -31,16 +31,21 @@ class TraceState(Enum):
 
 def trace_state(path: Path, header: Header) -> TraceState:
     """What `path` holds, against the run `header` describes (the header it would be written with)."""
+    return read_trace(path, header)[0]
+
+
+def read_trace(path: Path, header: Header) -> tuple[TraceState, Trace | None, str | None]:
+    """What `path` holds against the run `header` describes, the trace if it is one, and why not."""
     if not path.exists():
-        return TraceState.MISSING
+        return TraceState.MISSING, None, None
     try:
         trace = load_trace(path)
-    except (TraceError, OSError):
-        return TraceState.NOT_A_TRACE
+    except (TraceError, OSError) as error:
+        return TraceState.NOT_A_TRACE, None, str(error)
     if not same_run(trace.header, header):
         # An unfinished trace of another run is ours from an earlier batch, as good as missing.
-        return TraceState.OTHER_RUN if trace.complete else TraceState.INCOMPLETE
-    return TraceState.COMPLETE if trace.complete else TraceState.INCOMPLETE
+        return (TraceState.OTHER_RUN if trace.complete else TraceState.INCOMPLETE), trace, None
+    return (TraceState.COMPLETE if trace.complete else TraceState.INCOMPLETE), trace, None
 
 
 def same_run(recorded: Header, wanted: Header) -> bool:
@@ -52,25 +57,21 @@ def same_run(recorded: Header, wanted: Header) -> bool:
     )
 
 
-def index_entry(job: PromptJob, out_dir: Path) -> dict[str, Any]:
-    """The index line of a job, from its trace as it is on disk now."""
+def index_entry(job: PromptJob, header: Header, out_dir: Path) -> dict[str, Any]:
+    """The index line of a job (whose run `header` describes), from its trace as it is on disk now."""
     entry: dict[str, Any] = {"line": job.line, "id": job.id, "prompt": job.prompt, "trace": job.trace_name}
-    path = out_dir / job.trace_name
-    if not path.exists():
-        return {**entry, "status": TraceState.MISSING.value}
-    try:
-        trace = load_trace(path)
-    except (TraceError, OSError) as error:
-        return {**entry, "status": TraceState.NOT_A_TRACE.value, "error": str(error)}
-    if trace.header.prompt_text != job.prompt:
-        return {**entry, "status": TraceState.OTHER_RUN.value}
-    return {**entry, **trace_summary(trace)}
+    state, trace, problem = read_trace(out_dir / job.trace_name, header)
+    entry["status"] = state.value
+    if problem is not None:
+        entry["error"] = problem
+    if trace is not None and state is not TraceState.OTHER_RUN:
+        entry.update(trace_summary(trace))
+    return entry
 
 
 def trace_summary(trace: Trace) -> dict[str, Any]:
     end = trace.end
     summary: dict[str, Any] = {
-        "status": TraceState.COMPLETE.value if trace.complete else TraceState.INCOMPLETE.value,
         "steps": len(trace.steps),
         "forwards": len(trace.steps),  # one model forward per step, for every sampler
         "cached_forwards": sum(step.forward == "cached" for step in trace.steps),

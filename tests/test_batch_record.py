@@ -313,3 +313,16 @@ def test_a_threshold_samples_each_prompt_alone(tmp_path: Path, monkeypatch: pyte
     code, out_dir = batch(tmp_path, "--batch-size", "4", *options, prompts=PROMPTS[:2])
     assert code == 0 and sizes == []
     assert all(load_trace(out_dir / f"{line['id']}.trace").complete for line in PROMPTS[:2])
+
+
+def test_a_trace_of_the_prompt_with_other_options_is_another_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out_dir = batch(tmp_path, prompts=PROMPTS[:1])
+    kept = (out_dir / "rate-a.trace").read_bytes()
+    assert code == 0
+    code, _ = batch(tmp_path, "--block-length", "16", prompts=PROMPTS[:1])  # the same prompt, other blocks
+    assert code == 0
+    assert "rate-a.trace holds another prompt's or run's finished trace; left alone" in capsys.readouterr().err
+    assert (out_dir / "rate-a.trace").read_bytes() == kept
+    assert json.loads((out_dir / "index.jsonl").read_text())["status"] == "other run"
