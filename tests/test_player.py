@@ -567,18 +567,22 @@ async def test_follow_mode_says_when_the_writer_has_gone_quiet(tmp_path: Path) -
     writer = TraceWriter(path, header, vocabulary.text_of)
     for step in list(llada_steps(ARITHMETIC, vocabulary, STEPS, 8))[:3]:
         writer.write_step(step)  # ...and then the writer dies without an end record
-    app = PlayerApp(FollowSource.open(path, interval=0.01, quiet_after=0.3))
+    now = [0.0]  # the source's clock, moved by the test alone: a slow machine cannot make it "quiet"
+    app = PlayerApp(FollowSource.open(path, interval=0.01, quiet_after=10, clock=lambda: now[0]))
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(300):
             await pilot.pause(0.01)
             if app.recording.length == 3:
                 break
-        assert "no new step" not in screen_text(app)
+        now[0] = 9.5
+        await pilot.pause(0.1)
+        assert app.recording.length == 3 and "no new step" not in screen_text(app)
+        now[0] = 12.0
         for _ in range(300):
             await pilot.pause(0.01)
             if "no new step for" in screen_text(app):
                 break
-        assert "● following" in screen_text(app) and "no new step for" in screen_text(app)
+        assert "● following" in screen_text(app) and "no new step for 12 s" in screen_text(app)
         writer.write_step(list(llada_steps(ARITHMETIC, vocabulary, STEPS, 8))[3])  # it was only slow
         for _ in range(300):
             await pilot.pause(0.01)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from llada_tui.core.inert import inert_text
@@ -31,15 +32,23 @@ class FollowSource(Source):
         interval: float = 0.1,
         first: list[Step | End | Header] | None = None,
         quiet_after: float = QUIET_AFTER_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.path = Path(path)
         self.reader = reader  # None until the file exists
         self.interval = interval
         self.quiet_after = quiet_after  # a writer silent this long may have died: say so
         self._first = first or []  # records already polled by open()
+        self._clock = clock  # tests pass their own, so "quiet" never depends on a busy machine's pace
 
     @classmethod
-    def open(cls, path: str | Path, interval: float = 0.1, quiet_after: float = QUIET_AFTER_SECONDS) -> FollowSource:
+    def open(
+        cls,
+        path: str | Path,
+        interval: float = 0.1,
+        quiet_after: float = QUIET_AFTER_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> FollowSource:
         """Open a trace to follow; raises TraceError if what is there can never be one.
 
         A missing or empty file is fine: its writer may not have created it or written the
@@ -48,14 +57,14 @@ class FollowSource(Source):
         path = Path(path)
         if not path.exists():
             _check_can_appear(path)
-            return cls(path, None, interval, quiet_after=quiet_after)
+            return cls(path, None, interval, quiet_after=quiet_after, clock=clock)
         reader = TraceReader(path)
         try:
             records = reader.poll()
         except TraceError:
             reader.close()
             raise
-        return cls(path, reader, interval, records, quiet_after)
+        return cls(path, reader, interval, records, quiet_after, clock)
 
     def run(self, deliver: Deliver, stop: threading.Event) -> None:
         try:
@@ -82,9 +91,9 @@ class FollowSource(Source):
         records = self._first
         if reader.header is None:
             deliver(Status(f"waiting for {inert_text(reader.path.name)} to get a header…"))
-        last_record = last_quiet = time.monotonic()
+        last_record = last_quiet = self._clock()
         while True:
-            now = time.monotonic()
+            now = self._clock()
             if records:
                 last_record = now
             elif reader.header is not None and now - last_record >= self.quiet_after and now - last_quiet >= 1:
