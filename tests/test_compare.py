@@ -27,6 +27,7 @@ from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.sources.follow import FollowSource
 from llada_tui.tui.trace_view import TraceView
 from llada_tui.tui.widgets.timeline import Timeline
+from llada_tui.tui.widgets.token_line import TokenLine
 
 SIZE = (120, 40)
 # ARITHMETIC with its last sentence reworded: " sum" (position 22) becomes " total"
@@ -332,3 +333,27 @@ async def test_the_layout_follows_the_terminal(
         assert (a.region.y == b.region.y) == side_by_side and (a.region.x == b.region.x) != side_by_side
         assert all(view.query_one("#side").display == panels for view in app.views)
         assert "So the sum is 72." in grid_text(a) and "So the total is 72." in grid_text(b)
+
+
+async def test_without_the_panels_the_picked_token_is_described_under_its_grid(pair: tuple[Path, Path]) -> None:
+    app = compare_app(*pair)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        a, b = app.views
+        lines = [view.query_one(TokenLine) for view in app.views]
+
+        def shown(line: TokenLine) -> str | None:
+            return app.screen._compositor.render_strips()[line.region.y].text.strip() if line.display else None
+
+        await pilot.press("end", "tab")
+        index = index_of(pair[0])
+        _, step, confidence = index.cell_at(0, 16)
+        assert shown(lines[0]).startswith(f"“The” committed at step {step + 1} · conf {confidence:.2f} · chosen from “")
+        assert shown(lines[1]) is None
+        await pilot.press("v", *["tab"] * 23)  # B's reworded token, position 22
+        assert b.grid.cursor == 22 and shown(lines[1]).startswith("“ total” committed at step ")
+        await pilot.press("escape")
+        assert shown(lines[1]) is None and shown(lines[0]) is not None  # A's token is still picked
+        await pilot.resize_terminal(120, 40)  # the panels again: the Token panel says it
+        await pilot.pause()
+        assert all(view.query_one("#side").display for view in app.views) and shown(lines[0]) is None

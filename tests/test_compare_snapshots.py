@@ -1,5 +1,6 @@
 """Snapshots of compare at its end, both answers on screen (pytest-textual-snapshot; update with
---snapshot-update): stacked at 120x40 with the side panels, and at 80x24 without them."""
+--snapshot-update): stacked at 120x40 with the side panels, and at 80x24 without them (a picked
+token then described under its grid)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,8 @@ def test_compare_at_the_end(app: CompareApp, size: tuple[int, int], snap_compare
 
 def test_compare_by_fraction_with_the_order_overlay(app: CompareApp, snap_compare) -> None:
     assert snap_compare(app, press=["f", "5", "o"], terminal_size=(120, 40), run_before=loaded)
+
+
+def test_a_picked_token_without_the_panels_80x24(app: CompareApp, snap_compare) -> None:
+    # B's " total" (position 22), where A has " sum": the line under B's grid says what it is
+    assert snap_compare(app, press=["end", "v", *["tab"] * 23], terminal_size=(80, 24), run_before=loaded)

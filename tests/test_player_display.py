@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 from synthetic_traces import write_trace
 from test_player import SIZE, screen_text, started
@@ -15,6 +16,7 @@ from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.widgets import legend_line
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.legend_line import LegendLine
+from llada_tui.tui.widgets.token_panel import TokenPanel
 
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
@@ -151,3 +153,20 @@ async def test_w_switches_to_placeholders_the_width_of_the_token_to_come(trace_p
         assert [len(line) for line in at_start] == [len(line) for line in at_end]  # a layout that stays put
         await pilot.press("w", "home")
         assert set("".join(grid_lines(app))) == {"·"}
+
+
+async def test_the_narrow_token_panel_keeps_the_confidence_and_the_steps(trace_path: Path) -> None:
+    # 26 columns inside: "committed at step 9 · conf 0.84" does not fit in a row, "over steps 5–9" neither
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("end")
+        recording = app.recording
+        pos = next(pos for pos in range(recording.gen_length) if len(recording.top_candidate_history(pos)) > 1)
+        app.grid.set_cursor(pos)
+        await pilot.pause()
+        _, step, confidence = recording.cell_at(pos, recording.length)
+        rows = [row.plain for row in app.query_one(TokenPanel).rows]
+        assert rows[2:4] == [f"committed at step {step + 1}", f"conf {confidence:.2f}"]
+        assert rows[4].startswith("top guess p ") and rows[5].startswith("over steps 1–")
+        assert all(cell_len(row) <= app.query_one(TokenPanel).content_region.width for row in rows)

@@ -73,3 +73,7 @@ def test_revisions_on_screen(tmp_path: Path, snap_compare) -> None:
     # history and a second look), "." at position 4 re-masked; the timeline marks step 2
     app = PlayerApp(FileSource.open(revising_trace(tmp_path / "wino.trace")))
     assert snap_compare(app, press=["right"] * 3 + ["tab"] * 2, terminal_size=SIZE, run_before=loaded)
+
+
+def test_narrow_without_panels_a_masked_token_picked_60x20(app: PlayerApp, snap_compare) -> None:
+    assert snap_compare(app, press=["5", *["shift+tab"] * 3], terminal_size=(60, 20), run_before=loaded)

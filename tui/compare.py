@@ -105,13 +105,14 @@ class CompareApp(TimelineApp):
     def help_sections(self) -> list[Section]:
         return [Section("compare", "Compare", COMPARE_WORDS), *super().help_sections()]
 
+    def panels_fit(self, width: int, height: int) -> bool:
+        wide = width >= SIDE_BY_SIDE
+        view_width = width // 2 if wide else width
+        return view_width >= PANELS_WIDTH and (wide or height >= PANELS_HEIGHT)
+
     # Textual calls the handlers of every class in the MRO (the base's too): no super() calls.
     def on_resize(self, event: Resize) -> None:
-        wide = event.size.width >= SIDE_BY_SIDE
-        view_width = event.size.width // 2 if wide else event.size.width
-        roomy = view_width >= PANELS_WIDTH and (wide or event.size.height >= PANELS_HEIGHT)
-        self.set_class(wide, "-side-by-side")
-        self.set_class(not roomy, "-no-panels")
+        self.set_class(event.size.width >= SIDE_BY_SIDE, "-side-by-side")
 
     # ------------------------------------------------------------------ the views, heard
 

@@ -30,6 +30,7 @@ from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.run_header import RunHeader
 
 STEP_KEYS = Binding.Group("Step", compact=True)
+PANELS_WIDTH = 72  # play: narrower, the answer keeps the columns (the narrow panels take 30)
 
 
 class Driven(Protocol):
@@ -135,8 +136,14 @@ class TimelineApp(App[None]):
             view.stop()
         self.exit()
 
+    def panels_fit(self, width: int, height: int) -> bool:
+        """Whether the side panels (token, step) get their room at this terminal size; where they do
+        not, the answer takes it and the line under the grid describes the picked token."""
+        return width >= PANELS_WIDTH
+
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW, "-narrow")
+        self.set_class(not self.panels_fit(*event.size), "-no-panels")
         # narrow, the footer keeps its room for q Quit; the help screen names ctrl+p
         footer = self.query_one(Footer)
         if footer.show_command_palette != (event.size.width >= NARROW):

@@ -39,6 +39,7 @@ from llada_tui.tui.widgets.legend_line import LegendLine
 from llada_tui.tui.widgets.run_header import RunHeader
 from llada_tui.tui.widgets.step_panel import StepPanel
 from llada_tui.tui.widgets.timeline import Timeline
+from llada_tui.tui.widgets.token_line import TokenLine
 from llada_tui.tui.widgets.token_panel import TokenPanel
 
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500)  # steps per second
@@ -103,6 +104,7 @@ class TraceView(Vertical):
             with Vertical(id="main"):
                 yield Static(id="status")
                 yield TokenGrid(self.recording, id="grid")
+                yield TokenLine(id="token-line")
                 yield LegendLine(id="legend")
             with Vertical(id="side"):
                 yield TokenPanel(id="token-panel")
@@ -155,7 +157,7 @@ class TraceView(Vertical):
         grid.placeholders = self.placeholders
         grid.display = False
         await self.grid.remove()
-        await self.query_one("#main").mount(grid, before="#legend")
+        await self.query_one("#main").mount(grid, before="#token-line")
         self._show_status(status)
         self.query_one("#status").display = True
         self.query_one(Timeline).show(0, 0, 0, [])  # the previous run's timeline goes with its grid
@@ -297,7 +299,12 @@ class TraceView(Vertical):
                 self.answer_marks(),
             )
         self.query_one(StepPanel).show(recording, self.position)
-        self.query_one(TokenPanel).show(recording, self.position, self.grid.cursor, self.mode)
+        self._show_token(self.grid.cursor)
+
+    def _show_token(self, pos: int | None) -> None:
+        """The picked token, in the Token panel and in the line under the grid (shown when the panel is hidden)."""
+        self.query_one(TokenPanel).show(self.recording, self.position, pos, self.mode)
+        self.query_one(TokenLine).show(self.recording, self.position, pos)
 
     def _show_header(self) -> None:
         self.query_one(RunHeader).show(self.recording, self.playback, self._quiet_s, self.shows_state, self.label)
@@ -309,7 +316,7 @@ class TraceView(Vertical):
 
     @on(TokenGrid.CursorMoved)
     def _cursor_moved(self, message: TokenGrid.CursorMoved) -> None:
-        self.query_one(TokenPanel).show(self.recording, self.position, message.pos, self.mode)
+        self._show_token(message.pos)
 
     @on(Timeline.Seek)
     def _seek(self, message: Timeline.Seek) -> None:

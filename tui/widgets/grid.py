@@ -131,11 +131,28 @@ class TokenGrid(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("down", "scroll_lines(1)", "Scroll the answer", key_display="↓", show=False, id="scroll-down"),
         Binding("shift+up", "scroll_pages(-1)", "Scroll the answer a page", show=False, id="scroll-page-up"),
         Binding("shift+down", "scroll_pages(1)", "Scroll the answer a page", show=False, id="scroll-page-down"),
-        Binding("tab", "move_cursor(1)", "Next token", key_display="tab", group=TOKEN_KEYS, id="cursor-next"),
         Binding(
-            "shift+tab", "move_cursor(-1)", "Previous token", key_display="⇧tab", group=TOKEN_KEYS, id="cursor-previous"
+            "tab",
+            "move_cursor(1)",
+            "Next token",
+            key_display="tab",
+            group=TOKEN_KEYS,
+            tooltip="Pick the next token (or click one): the Token panel describes it, or where the panels are "
+            "hidden (narrow), a line under the answer",
+            id="cursor-next",
         ),
-        Binding("escape", "clear_cursor", "Clear cursor", show=False, id="cursor-clear"),
+        Binding(
+            "shift+tab",
+            "move_cursor(-1)",
+            "Previous token",
+            key_display="⇧tab",
+            group=TOKEN_KEYS,
+            tooltip="Pick the previous token",
+            id="cursor-previous",
+        ),
+        Binding(
+            "escape", "clear_cursor", "Clear cursor", show=False, tooltip="Put the picked token down", id="cursor-clear"
+        ),
     ]
 
     class CursorMoved(Message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rich.cells import cell_len
 from rich.console import Group
 from rich.style import Style
 from rich.text import Span, Text
@@ -43,6 +44,19 @@ def quoted(recording: RunIndex, token_id: int, width: int) -> Text:
     text = Text(f"“{shown}”", no_wrap=True, overflow="ellipsis")
     text.truncate(max(3, width), overflow="ellipsis")
     return text
+
+
+def fitted(width: int, whole: str, *parts: str) -> list[str]:
+    """`whole` as one row if it fits in `width` cells, else its parts a row each: a narrow panel
+    keeps what the end of a row says (a confidence, the steps) rather than cut it off."""
+    return [whole] if cell_len(whole) <= width else list(parts)
+
+
+def revised(recording: RunIndex, pos: int, step: int) -> bool:
+    """Whether the change of pos at `step` replaced a token (rather than a mask)."""
+    history = recording.history(pos)
+    i = next(i for i, change in enumerate(history) if change.step == step)
+    return i > 0 and not recording.is_mask(history[i - 1].token_id)
 
 
 class Row(NamedTuple):
@@ -111,21 +125,15 @@ class TokenPanel(Panel):
         else:
             rows.append(quoted(recording, token_id, width))
             rows.append(Text(f"id {token_id} · pos {pos} · block {block + 1}", style=self.look("dim")))
-            done = "revised" if self._revised(recording, pos, step) else "committed"
-            rows.append(Text(f"{done} at step {step + 1} · conf {confidence:.2f}"))
+            done = f"{'revised' if revised(recording, pos, step) else 'committed'} at step {step + 1}"
+            conf = f"conf {confidence:.2f}"
+            rows.extend(Text(row) for row in fitted(width, f"{done} · {conf}", done, conf))
         if step >= 0 and recording.is_mask(token_id):
             rows.append(Text(f"re-masked at step {step + 1}"))
         rows.extend(self._candidates(recording, pos, t, token_id, width))
         rows.extend(self._top_history(recording, pos, t, width))
         rows.extend(self._changes(recording, pos, width))
         self.show_rows(rows)
-
-    @staticmethod
-    def _revised(recording: RunIndex, pos: int, step: int) -> bool:
-        """Whether the change of pos at `step` replaced a token (rather than a mask)."""
-        history = recording.history(pos)
-        i = next(i for i, change in enumerate(history) if change.step == step)
-        return i > 0 and not recording.is_mask(history[i - 1].token_id)
 
     def _candidates(self, recording: RunIndex, pos: int, t: int, token_id: int, width: int) -> list[Text]:
         """A masked position's candidates; a decoded one's where the sampler checks it again (a
@@ -167,9 +175,9 @@ class TokenPanel(Panel):
         if t in steps:
             at = bucket_of(steps.index(t), len(steps), width)
             text.stylize(self.look("now"), at, at + 1)
-        span = f"steps {steps[0] + 1}–{steps[-1] + 1}"
-        head = Text(f"top guess p {values[0]:.2f}→{values[-1]:.2f} over {span}", style=self.look("dim"))
-        return [head, text]
+        guess, span = f"top guess p {values[0]:.2f}→{values[-1]:.2f}", f"over steps {steps[0] + 1}–{steps[-1] + 1}"
+        head = [Text(row, style=self.look("dim")) for row in fitted(width, f"{guess} {span}", guess, span)]
+        return [*head, text]
 
     def _changes(self, recording: RunIndex, pos: int, width: int) -> list[Text]:
         history = recording.history(pos)
