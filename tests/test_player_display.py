@@ -10,12 +10,17 @@ from rich.cells import cell_len
 from rich.console import Console
 from synthetic_traces import write_trace
 from test_player import SIZE, screen_text, started
+from textual.app import App, ComposeResult
 
+from llada_tui.core.run_index import RunIndex
+from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.app import PlayerApp
+from llada_tui.tui.playback import Playback
 from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.widgets import legend_line
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.legend_line import LegendLine
+from llada_tui.tui.widgets.run_header import RunHeader
 from llada_tui.tui.widgets.token_panel import TokenPanel
 
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
@@ -170,3 +175,28 @@ async def test_the_narrow_token_panel_keeps_the_confidence_and_the_steps(trace_p
         assert rows[2:4] == [f"committed at step {step + 1}", f"conf {confidence:.2f}"]
         assert rows[4].startswith("top guess p ") and rows[5].startswith("over steps 1–")
         assert all(cell_len(row) <= app.query_one(TokenPanel).content_region.width for row in rows)
+
+
+class HeaderOnly(App[None]):
+    def compose(self) -> ComposeResult:
+        yield RunHeader()
+
+
+@pytest.mark.parametrize(
+    ("width", "says"),
+    [(120, "‖ paused 10 steps/s  step 2/4 of 16  block 1/4  ○ behind live: End to catch up"),
+     (80, "‖ paused 10 steps/s  step 2/4 of 16  b1/4  ○ End: catch up"),
+     (66, "‖ paused  step 2/4 of 16  b1/4  ○ End: catch up")],
+)  # fmt: skip
+async def test_a_narrow_header_words_the_position_shorter_and_keeps_the_prompt(
+    tmp_path: Path, width: int, says: str
+) -> None:
+    recording = RunIndex.of_trace(load_trace(write_trace(tmp_path / "run.trace", stop_after=4, ending="none")))
+    playback = Playback(10, follows=True)
+    playback.grow(4)
+    playback.seek(2)  # behind the live edge
+    async with HeaderOnly().run_test(size=(width, 4)) as pilot:
+        pilot.app.query_one(RunHeader).show(recording, playback)
+        await pilot.pause()
+        line = pilot.app.screen._compositor.render_strips()[1].text.rstrip()
+        assert line.endswith(says) and line.startswith(" prompt: What is")

@@ -254,6 +254,7 @@ class TraceView(Vertical):
 
     def on_resize(self) -> None:
         self._show_legend()
+        self._show_header()  # its wording fits the width
 
     def _show_legend(self) -> None:
         if self.recording.ready:

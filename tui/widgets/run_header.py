@@ -14,6 +14,9 @@ from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.playback import Playback, State
 
+PROMPT_ROOM = 16  # cells the prompt keeps on the position's line before the position's wording gets shorter
+COMPACT_LEVELS = 3
+
 # each state's label and its look (a component class of the header, in player.tcss)
 STATE_LABELS: dict[State, tuple[str, str]] = {
     State.FOLLOWING: ("● following ", "live"),  # steps keep arriving and the view moves with them
@@ -116,6 +119,38 @@ class RunHeader(Static):
         """The style of a part of the header, as player.tcss has it."""
         return self.get_component_rich_style(f"run-header--{part}", partial=True)
 
+    def _position(
+        self, recording: RunIndex, playback: Playback, quiet_s: float | None, state: bool, compact: int
+    ) -> Text:
+        """Where playback stands; compact 1: the live edge's notes shorter, the block as b3/8; 2: no
+        speed either, unless playing."""
+        dim, warning = self.look("dim"), self.look("warning")
+        t = playback.position
+        position = Text(" ", no_wrap=True, justify="right")
+        if state:
+            label, part = STATE_LABELS[playback.state]
+            speed = compact < 2 or playback.playing
+            position.append(label if speed else label.rstrip(), self.look(part))
+            if speed:
+                position.append(f"{playback.speed:g} steps/s", dim)
+        step, of = steps_shown(recording, t)
+        position.append(f"  {step}")
+        if of:
+            position.append(f" {of}", dim)
+        block = f"{recording.block_at(t) + 1}/{recording.n_blocks}"
+        position.append(f"  block {block}" if not compact else f"  b{block}")
+        if playback.behind_live:
+            position.append(
+                "  ○ behind live: End to catch up" if not compact else "  ○ End: catch up", self.look("live")
+            )
+        if playback.live and quiet_s is not None:
+            position.append(
+                f"  no new step for {quiet_s:.0f} s" if not compact else f"  no step for {quiet_s:.0f} s", warning
+            )
+        elif playback.follows and playback.finished:
+            position.append("  ■ ended", warning)
+        return position
+
     def show(
         self, recording: RunIndex, playback: Playback, quiet_s: float | None = None, state: bool = True, label: str = ""
     ) -> None:
@@ -138,24 +173,11 @@ class RunHeader(Static):
         prompt = Text("prompt: ", style=dim, no_wrap=True, overflow="ellipsis")
         prompt.append(inert_text(recording.header.prompt_text))
 
-        n_blocks = recording.n_blocks
-        t = playback.position
-        position = Text(" ", no_wrap=True, justify="right")
-        if state:
-            label, part = STATE_LABELS[playback.state]
-            position.append(label, self.look(part))
-            position.append(f"{playback.speed:g} steps/s", dim)
-        step, of = steps_shown(recording, t)
-        position.append(f"  {step}")
-        if of:
-            position.append(f" {of}", dim)
-        position.append(f"  block {recording.block_at(t) + 1}/{n_blocks}")
-        if playback.behind_live:
-            position.append("  ○ behind live: End to catch up", self.look("live"))
-        if playback.live and quiet_s is not None:
-            position.append(f"  no new step for {quiet_s:.0f} s", warning)
-        elif playback.follows and playback.finished:
-            position.append("  ■ ended", warning)
+        width = self.content_region.width or self.app.size.width
+        for compact in range(COMPACT_LEVELS):  # the fullest wording that leaves the prompt some room
+            position = self._position(recording, playback, quiet_s, state, compact)
+            if position.cell_len + PROMPT_ROOM <= width:
+                break
 
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
