@@ -357,3 +357,17 @@ async def test_without_the_panels_the_picked_token_is_described_under_its_grid(p
         await pilot.resize_terminal(120, 40)  # the panels again: the Token panel says it
         await pilot.pause()
         assert all(view.query_one("#side").display for view in app.views) and shown(lines[0]) is None
+
+
+async def test_a_narrow_header_cuts_long_names_before_the_counts(pair: tuple[Path, Path]) -> None:
+    names = ("a-run-with-a-rather-long-name.trace", "b-run-with-a-longer-name-still.trace")
+    app = CompareApp(FileSource.open(pair[0]), FileSource.open(pair[1]), names=names)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("end")
+        title = screen_text(app).splitlines()[0]
+        assert title.rstrip().endswith("· 1 | 1 differ ■ at end · by step")  # no speed while not playing
+        assert "A a-run-with-a-rat…  vs  B b-run-with-a-lon… · " in title
+        await pilot.resize_terminal(160, 40)
+        await wait_for(lambda: "tokens differ" in screen_text(app).splitlines()[0])
+        assert f"A {names[0]}  vs  B {names[1]} · 1 | 1 tokens differ" in screen_text(app)

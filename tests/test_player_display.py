@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
-from synthetic_traces import write_trace
+from synthetic_traces import GatedTrace, write_trace
 from test_player import SIZE, screen_text, started
 from textual.app import App, ComposeResult
+from waiting import wait_for
 
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import load_trace
 from llada_tui.tui.app import PlayerApp
 from llada_tui.tui.playback import Playback
 from llada_tui.tui.sources.file import FileSource
+from llada_tui.tui.sources.follow import FollowSource
 from llada_tui.tui.widgets import legend_line
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.legend_line import LegendLine
@@ -200,3 +202,38 @@ async def test_a_narrow_header_words_the_position_shorter_and_keeps_the_prompt(
         await pilot.pause()
         line = pilot.app.screen._compositor.render_strips()[1].text.rstrip()
         assert line.endswith(says) and line.startswith(" prompt: What is")
+
+
+async def test_following_says_the_run_ended_only_when_it_ended_while_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []  # every notice, kept: one on screen is gone after a few seconds of a busy machine
+    monkeypatch.setattr(LegendLine, "show_notice", lambda self, message, title="", severity="": said.append(message))
+    done = write_trace(tmp_path / "done.trace")  # complete when opened: its header says "■ ended", no news
+    app = PlayerApp(FollowSource.open(done, interval=0.01))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: app.recording.ended)
+        await pilot.pause()
+        assert said == [] and "■ ended" in screen_text(app)
+    path = tmp_path / "growing.trace"
+    with GatedTrace(path) as growing:
+        app = PlayerApp(FollowSource.open(path, interval=0.01))
+        async with app.run_test(size=SIZE) as pilot:
+            growing.release(3)
+            await wait_for(lambda: app.recording.length == 3)
+            growing.release(len(growing.steps) - 3 + 1)  # the other steps and the end record
+            await wait_for(lambda: app.recording.ended)
+            await pilot.pause()
+            assert said == ["the run ended"]
+
+
+async def test_the_header_is_worded_again_when_the_terminal_narrows(tmp_path: Path) -> None:
+    recording = RunIndex.of_trace(load_trace(write_trace(tmp_path / "run.trace", stop_after=4, ending="none")))
+    playback = Playback(10, follows=True)
+    playback.grow(4)
+    playback.seek(2)
+    async with HeaderOnly().run_test(size=(120, 4)) as pilot:
+        pilot.app.query_one(RunHeader).show(recording, playback)
+        await pilot.pause()
+        await pilot.resize_terminal(80, 4)
+        await wait_for(lambda: "○ End: catch up" in pilot.app.screen._compositor.render_strips()[1].text)

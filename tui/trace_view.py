@@ -97,6 +97,7 @@ class TraceView(Vertical):
         self._match_index = -1
         self._quiet_s: float | None = None  # following: seconds since the file last grew
         self._changed_mind: list[int] = []  # timeline positions after a step that revised or re-masked
+        self._deliveries = 0  # messages of steps: a followed file complete when opened ends after its first
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -148,6 +149,7 @@ class TraceView(Vertical):
         self._matches, self._match_query, self._match_index = [], "", -1
         self._quiet_s = None
         self._changed_mind = []
+        self._deliveries = 0
         grid = TokenGrid(self.recording, id="grid")  # a grid is bound to its run's index
         grid.monochrome = self.app.no_color
         if self.overlay is not None:  # kept on, for the new run: worked out again as its steps arrive
@@ -193,6 +195,7 @@ class TraceView(Vertical):
 
     def on_steps_arrived(self, message: StepsArrived) -> None:
         self._quiet_s = None
+        self._deliveries += 1
         first = self.recording.length
         self.recording.add(message.steps)
         self.grid.steps_added(first)
@@ -213,7 +216,7 @@ class TraceView(Vertical):
         self._sync()
         if message.problem:
             self.notify(message.problem, title="Trace", severity="warning", markup=False, timeout=8)
-        elif self.playback.follows:
+        elif self.playback.follows and self._deliveries > 1:  # it ended while watched (the header says so too)
             self.notify("the run ended", title="Trace", markup=False)
         self._show_all()
 
@@ -254,7 +257,6 @@ class TraceView(Vertical):
 
     def on_resize(self) -> None:
         self._show_legend()
-        self._show_header()  # its wording fits the width
 
     def _show_legend(self) -> None:
         if self.recording.ready:

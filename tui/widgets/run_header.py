@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
-from textual.events import Click
+from textual.events import Click, Resize
 from textual.message import Message
 from textual.widgets import Static
 
@@ -112,6 +112,12 @@ class RunHeader(Static):
         def control(self) -> RunHeader:
             return self.header
 
+    _asked: tuple = ()  # the arguments of the last show(): worded again for a new width
+
+    def on_resize(self, event: Resize) -> None:
+        if self._asked:
+            self.show(*self._asked)
+
     def on_click(self, event: Click) -> None:
         self.post_message(self.Clicked(self))
 
@@ -158,6 +164,7 @@ class RunHeader(Static):
 
         state: whether to say if it plays and how fast (compare says it once for both views);
         label: the run's name on screen, before the rest (compare's A and B)."""
+        self._asked = (recording, playback, quiet_s, state, label)
         if not recording.ready:
             self.update(Text("llada-tui", style=self.look("title")), layout=False)
             return
