@@ -28,11 +28,12 @@ MARKS = [
     ("colour", "the step that committed the token, early → late; c: its confidence then, low (red) → high (green)"),
     ("dim plain bold", "the same without colour (NO_COLOR): the first, middle and last third of the scale"),
     ("bold underlined", "committed by the step just applied"),
-    (SPECIAL_MARK, "a special token (end of text, end of turn...): the Token panel names it"),
+    (SPECIAL_MARK, "a special token (end of text, end of turn...): picked (Tab), the Token panel names it"),
     (f"{NEWLINE_MARK} {TAB_MARK} {EMPTY_MARK}", "a newline, a tab, an empty token"),
     (f"{INVISIBLE_MARK} {BIDI_MARK}", "an invisible or control character; a text-direction control "
      "(shown, never applied)"),
-    ("…", "a token cut to fit: the Token panel shows its text"),
+    ("…", "a token cut to fit: picked, the Token panel shows its text (where the panels are hidden, the line "
+     "under the answer)"),
 ]  # fmt: skip
 
 WORDS = [
