@@ -30,7 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from llada_tui.cli.failures import RunError, UsageError
+from llada_tui.cli.failures import RunError, UsageError, check_writable
 from llada_tui.cli.sampling import require_engine, sampling_options
 from llada_tui.core.batch_index import TraceState, bad_line_entry, index_entry, trace_state, write_index
 from llada_tui.core.inert import inert_text
@@ -174,6 +174,7 @@ def check_out_dir(path: Path) -> Path:
         raise UsageError(f"{path} is not a folder")
     if not path.parent.is_dir():
         raise UsageError(f"{path.parent}: no such folder")
+    check_writable(path)
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 
@@ -21,3 +22,19 @@ def check_output(path: Path, force: bool) -> None:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     if path.parent.exists() and not path.parent.is_dir():
         raise UsageError(f"{path.parent} is not a folder")
+    check_writable(path.parent)
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse a folder in which no file can be made (read-only, not ours, /proc), or, where it is
+    not there yet, whose nearest existing ancestor is no folder or takes no new entry. Nothing is
+    left behind: the probe is an anonymous temporary file."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise RunError(f"{folder}: nothing can be written there ({reason})") from None
