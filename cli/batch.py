@@ -179,12 +179,13 @@ def check_out_dir(path: Path) -> Path:
 
 
 def read_prompts(path: Path, base: SamplingOptions) -> tuple[list[PromptJob], list[BadLine]]:
-    if not path.is_file():
+    if path.is_dir():
+        raise RunError(f"{path} is a folder, not a prompts file")
+    if not path.exists():
         raise RunError(f"{path}: no such file")
-    try:
-        return read_prompt_file(path, base)
-    except UnicodeDecodeError:
-        raise RunError(f"{path}: not UTF-8 text") from None
+    if not path.is_file():  # a device or a pipe: read whole, it may never end
+        raise RunError(f"{path}: not a regular file")
+    return read_prompt_file(path, base)
 
 
 def checked_against_checkpoint(model: str | None, jobs: list[PromptJob]) -> tuple[list[PromptJob], list[BadLine]]:

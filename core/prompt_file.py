@@ -5,8 +5,8 @@
 `prompt` is required; `id` names the trace (`<id>.trace`, made safe as a file name; default
 `p<line number>`); any other key overrides one sampling option for that prompt, named as in
 SamplingOptions (`steps`, `gen_length`, `block_length`, `temperature`, `seed`, `sampler`, ...).
-A line that cannot be used is a BadLine with its number and why; the rest are still run.
-Nothing here imports torch.
+A line that cannot be used (not UTF-8, not JSON, an unknown key, ...) is a BadLine with its
+number and why; the rest are still run. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -15,14 +15,20 @@ import json
 import re
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from llada_tui.core.options import OptionError, SamplingOptions, check_options, check_prompt
+from llada_tui.core.options import MAX_PROMPT_CHARS, OptionError, SamplingOptions, check_options, check_prompt
 
 MAX_ID_CHARS = 100  # a file name, with ".trace", well under any file system's limit
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Names Windows keeps for devices, whatever follows a dot ("CON.trace" cannot be a file there).
+DEVICE_NAMES = {"con", "prn", "aux", "nul", *(f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10))}
+# Longer than any line with a usable prompt (each character escaped as a surrogate pair, 12 bytes),
+# so a line past it is refused unread instead of held in memory whole.
+MAX_LINE_BYTES = 12 * MAX_PROMPT_CHARS + (1 << 20)
 
 
 @dataclass(frozen=True)
@@ -46,16 +52,17 @@ class BadLine:
 def read_prompt_file(path: Path, base: SamplingOptions) -> tuple[list[PromptJob], list[BadLine]]:
     """Every usable line as a job (in file order) and every other non-blank line as a BadLine.
 
-    Raises OSError if the file cannot be read, UnicodeDecodeError if it is not UTF-8.
+    Raises OSError if the file cannot be read.
     """
     jobs: list[PromptJob] = []
     bad: list[BadLine] = []
     named: dict[str, int] = {}  # file name (case-folded: some file systems ignore case) -> line
-    with open(path, encoding="utf-8") as file:
-        for number, text in enumerate(file, start=1):
-            if not text.strip():
-                continue
+    with open(path, "rb") as file:
+        for number, data in enumerate(bounded_lines(file), start=1):
             try:
+                text = line_text(data, first=number == 1)
+                if not text.strip():
+                    continue
                 job = parse_line(text, number, base)
             except OptionError as error:
                 bad.append(BadLine(number, str(error)))
@@ -66,6 +73,27 @@ def read_prompt_file(path: Path, base: SamplingOptions) -> tuple[list[PromptJob]
                 continue
             jobs.append(job)
     return jobs, bad
+
+
+def bounded_lines(file: BinaryIO) -> Iterator[bytes | None]:
+    """Each line of the file as bytes, or None for one longer than MAX_LINE_BYTES (skipped unkept)."""
+    while line := file.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES:
+            while line and not line.endswith(b"\n"):
+                line = file.readline(1 << 20)
+            yield None
+        else:
+            yield line
+
+
+def line_text(data: bytes | None, first: bool) -> str:
+    """A line's text: UTF-8, with the byte-order mark some editors put first in a file dropped."""
+    if data is None:
+        raise OptionError(f"longer than {MAX_LINE_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as error:
+        raise OptionError(f"not UTF-8 text (byte {error.start + 1} of the line)") from None
 
 
 def parse_line(text: str, number: int, base: SamplingOptions) -> PromptJob:
@@ -111,7 +139,8 @@ OVERRIDABLE = {name: _json_types(hint) for name, hint in typing.get_type_hints(S
 
 
 def safe_id(value: Any, number: int) -> str:
-    """A trace's file name stem: the id with anything but letters, digits, '.', '_' and '-' as '_'."""
+    """A trace's file name stem: the id with anything but letters, digits, '.', '_' and '-' as '_',
+    and a '_' before a name Windows keeps for a device ("CON", "aux.x")."""
     if value is None:
         return f"p{number}"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -119,4 +148,6 @@ def safe_id(value: Any, number: int) -> str:
     safe = UNSAFE.sub("_", str(value)).strip(".")[:MAX_ID_CHARS]  # no hidden files, no "." or ".."
     if not safe:
         raise OptionError(f'"id" {json.dumps(value)[:40]} leaves nothing usable as a file name')
+    if safe.split(".")[0].casefold() in DEVICE_NAMES:
+        return f"_{safe}"[:MAX_ID_CHARS]
     return safe

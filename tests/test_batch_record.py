@@ -194,6 +194,11 @@ def test_mixed_arguments_are_refused_in_one_line(
 def test_missing_prompts_and_unusable_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["record", "--prompts", str(tmp_path / "none.jsonl"), "--out-dir", str(tmp_path / "o")]) == 1
     assert "none.jsonl: no such file" in capsys.readouterr().err
+    assert main(["record", "--prompts", str(tmp_path), "--out-dir", str(tmp_path / "o")]) == 1
+    assert "is a folder, not a prompts file" in capsys.readouterr().err
+    if Path("/dev/zero").exists():  # never ends: refused, not read
+        assert main(["record", "--prompts", "/dev/zero", "--out-dir", str(tmp_path / "o")]) == 1
+        assert "/dev/zero: not a regular file" in capsys.readouterr().err
     prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS[:1])
     (tmp_path / "file").write_text("")
     assert main(["record", "--prompts", str(prompts), "--out-dir", str(tmp_path / "file")]) == 2
@@ -233,6 +238,35 @@ def test_prompt_file_lines(tmp_path: Path) -> None:
         (9, "not"),
     ]
     assert bad[-1].reason == "not JSON: Expecting ',' delimiter at column 15"
+
+
+def test_prompt_file_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line that is not UTF-8, or too long to hold a usable prompt, is one bad line; a byte-order
+    mark before the first is dropped; an id Windows keeps for a device gets a leading '_'."""
+    from llada_tui.core import prompt_file
+
+    monkeypatch.setattr(prompt_file, "MAX_LINE_BYTES", 200)
+    lines = [
+        b'\xef\xbb\xbf{"prompt": "a"}',
+        b'{"prompt": "caf\xe9"}',
+        b'{"prompt": "' + b"x" * 300 + b'"}',
+        b'{"prompt": "b", "id": "CON"}',
+        b'{"prompt": "c", "id": "aux.notes"}',
+        b'{"prompt": "d", "id": "console"}',
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b"\r\n".join(lines) + b"\n")
+    jobs, bad = read_prompt_file(path, SamplingOptions())
+    assert [(job.line, job.id, job.prompt) for job in jobs] == [
+        (1, "p1", "a"),
+        (4, "_CON", "b"),
+        (5, "_aux.notes", "c"),
+        (6, "console", "d"),
+    ]
+    assert [(line.line, line.reason) for line in bad] == [
+        (2, "not UTF-8 text (byte 16 of the line)"),
+        (3, "longer than 200 bytes"),
+    ]
 
 
 # ---------------------------------------------------------------------------- killed, and torchrun
