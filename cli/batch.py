@@ -32,7 +32,15 @@ from rich.text import Text
 
 from llada_tui.cli.failures import RunError, UsageError, check_writable
 from llada_tui.cli.sampling import require_engine, sampling_options
-from llada_tui.core.batch_index import TraceState, bad_line_entry, index_entry, trace_state, write_index
+from llada_tui.core.batch_index import (
+    INDEX_NAME,
+    TraceState,
+    bad_line_entry,
+    foreign_index,
+    index_entry,
+    trace_state,
+    write_index,
+)
 from llada_tui.core.inert import inert_text
 from llada_tui.core.options import OptionError, SamplingOptions, check_options, check_threads
 from llada_tui.core.prompt_file import BadLine, PromptJob, read_prompt_file
@@ -102,7 +110,7 @@ def run_batch(args: argparse.Namespace) -> int:
         rank = Rank.from_environment()
     except ValueError as error:
         raise UsageError(str(error)) from None
-    out_dir = check_out_dir(args.out_dir)
+    out_dir = check_out_dir(args.out_dir, args.prompts)
     console = Console(stderr=True, highlight=False)
     jobs, bad = read_prompts(args.prompts, base)
     jobs, refused = checked_against_checkpoint(args.model, jobs)
@@ -168,13 +176,20 @@ def run_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_out_dir(path: Path) -> Path:
-    """A folder that is there or can be made (it is made once the prompts are known to be usable)."""
+def check_out_dir(path: Path, prompts: Path) -> Path:
+    """A folder that is there or can be made (it is made once the prompts are known to be usable),
+    whose index.jsonl, if there is one, is an earlier run's index and not the prompts file."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} is not a folder")
     if not path.parent.is_dir():
         raise UsageError(f"{path.parent}: no such folder")
     check_writable(path)
+    index = path / INDEX_NAME
+    if index.is_file() and prompts.is_file() and index.samefile(prompts):
+        raise UsageError(f"{prompts} is where the batch writes its index: rename the prompts file")
+    what = foreign_index(path)
+    if what is not None:
+        raise UsageError(f"{index} is {what}, which the batch's index would replace: move it away")
     return path
 
 

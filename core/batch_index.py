@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from llada_tui.core.records import Header, TraceError
 from llada_tui.core.trace_reader import Trace, load_trace
 
 INDEX_NAME = "index.jsonl"
+INDEX_START = b'{"line": '  # how every index line begins (index_entry and bad_line_entry put "line" first)
 
 
 class TraceState(Enum):
@@ -90,11 +92,28 @@ def bad_line_entry(bad: BadLine) -> dict[str, Any]:
 
 
 def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
-    """index.jsonl, in line order, replaced in one step (a reader never sees half of it)."""
+    """index.jsonl, in line order, replaced in one step (a reader never sees half of it); written
+    first to a new file of a name no one could have put a link at in advance."""
     path = out_dir / INDEX_NAME
-    partial = out_dir / f".{INDEX_NAME}.{os.getpid()}.tmp"
-    with open(partial, "w", encoding="utf-8") as file:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=out_dir, prefix=f".{INDEX_NAME}.", suffix=".tmp", delete=False
+    ) as file:
         for entry in sorted(entries, key=lambda entry: entry["line"]):
             file.write(json.dumps(entry, ensure_ascii=True) + "\n")
-    os.replace(partial, path)
+    os.replace(file.name, path)
     return path
+
+
+def foreign_index(out_dir: Path) -> str | None:
+    """What DIR/index.jsonl is, if it is something the index must not replace: a folder, a device,
+    a file that does not begin as an index line does (the user's own, their prompts file)."""
+    path = out_dir / INDEX_NAME
+    if not path.exists():
+        return None
+    if path.is_dir():
+        return "a folder"
+    if not path.is_file():
+        return "not a regular file"
+    with open(path, "rb") as file:
+        start = file.read(len(INDEX_START))
+    return None if start in (b"", INDEX_START) else "not a batch index"

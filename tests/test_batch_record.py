@@ -8,6 +8,7 @@ second a prompt on this project's 2-core box).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 
 from llada_tui.cli.main import main
 from llada_tui.core import batch_recording
+from llada_tui.core.batch_index import write_index
 from llada_tui.core.options import SamplingOptions
 from llada_tui.core.prompt_file import read_prompt_file
 from llada_tui.core.trace_reader import load_trace
@@ -166,6 +168,44 @@ def test_a_rerun_leaves_what_is_not_its_own_alone(tmp_path: Path, capsys: pytest
     assert "rate-b.trace holds another prompt's or run's finished trace; left alone" in err
     statuses = [json.loads(line)["status"] for line in (out_dir / "index.jsonl").read_text().splitlines()]
     assert statuses == ["not a trace", "other run"]
+
+
+def test_the_index_replaces_only_an_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DIR/index.jsonl is replaced only where it is an earlier run's index: the prompts file
+    itself, the user's own file of that name or a folder is refused before loading, and kept."""
+    from llada_tui.core import recording
+
+    monkeypatch.setattr(recording, "load_engine", lambda *a, **k: pytest.fail("loaded the model before checking"))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    index = out_dir / "index.jsonl"
+    write_prompts(index, PROMPTS[:1])
+    kept = index.read_bytes()
+    assert main(["record", "--prompts", str(index), "--out-dir", str(out_dir), *FAST]) == 2
+    assert "is where the batch writes its index: rename the prompts file" in capsys.readouterr().err
+    prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS[:1])
+    assert main(["record", "--prompts", str(prompts), "--out-dir", str(out_dir), *FAST]) == 2
+    assert "index.jsonl is not a batch index, which the batch's index would replace" in capsys.readouterr().err
+    assert index.read_bytes() == kept
+    index.unlink()
+    (index / "inside").mkdir(parents=True)
+    assert main(["record", "--prompts", str(prompts), "--out-dir", str(out_dir), *FAST]) == 2
+    assert "index.jsonl is a folder" in capsys.readouterr().err
+    assert sorted(path.name for path in out_dir.iterdir()) == ["index.jsonl"]
+
+
+def test_the_index_is_not_written_through_a_planted_link(tmp_path: Path) -> None:
+    """The index is written to a new temporary file first, not to one at a name known in advance."""
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / f".index.jsonl.{os.getpid()}.tmp").symlink_to(victim)  # the name it used to write to
+    index = write_index(out_dir, [{"line": 1, "status": "bad line", "error": "x"}])
+    assert victim.read_text() == "mine"
+    assert json.loads(index.read_text()) == {"line": 1, "status": "bad line", "error": "x"}
 
 
 @pytest.mark.parametrize(
