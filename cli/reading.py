@@ -108,6 +108,8 @@ def run_export(args: argparse.Namespace) -> int:
         check_output(args.output, args.force)
         if not args.output.parent.is_dir():
             raise UsageError(f"{args.output.parent}: no such folder")
+        if args.output.exists() and Path(args.trace).exists() and args.output.samefile(args.trace):
+            raise UsageError(f"-o {args.output} is the trace itself; write the export to another file")
     trace = load_trace(args.trace)
     if args.format in PICTURES:
         write_picture(args, trace)

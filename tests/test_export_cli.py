@@ -114,6 +114,17 @@ def test_an_existing_file_is_kept_without_force(kind: str, tmp_path: Path, capsy
         assert mine.read_bytes() != b"my work"
 
 
+@pytest.mark.parametrize("format", ["json", "svg"])
+def test_force_never_writes_over_the_trace_itself(tmp_path: Path, capsys, format: str) -> None:  # noqa: ANN001
+    trace = tmp_path / "run.trace"
+    trace.write_bytes(LILY.read_bytes())
+    (tmp_path / "link.trace").symlink_to(trace)
+    for output in (trace, tmp_path / "." / "run.trace", tmp_path / "link.trace"):
+        assert main(["export", str(trace), "--format", format, "-o", str(output), "--force"]) == 2
+        assert "is the trace itself" in one_error_line(capsys.readouterr().err)
+    assert trace.read_bytes() == LILY.read_bytes()
+
+
 def test_a_missing_pillow_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
     real_import = builtins.__import__
 
