@@ -72,13 +72,15 @@ def run_order(args: argparse.Namespace) -> int:
     else:
         print_table(results, several)
     if not any(result.order and result.order.span for result in results):
-        raise RunError("no trace has an answer span" + ("" if args.span else ' ("the answer is ...")'))
+        raise RunError("no trace has an answer span" + ("" if pattern else ' ("the answer is ...")'))
     return 0
 
 
 def span_pattern(source: str | None) -> re.Pattern[str] | None:
     if source is None:
         return None
+    if not source:
+        raise UsageError("--span: give a regular expression, not an empty one (it would match nothing but '')")
     try:
         return re.compile(source, re.IGNORECASE)
     except re.error as error:

@@ -263,6 +263,7 @@ def test_an_unreadable_trace_is_a_line_not_the_end(tmp_path: Path, capsys: pytes
     [
         (["/no/such.trace"], 1, "llada-tui: error: /no/such.trace: no such file"),
         (["--span", "(", "sample_traces/lily.trace"], 2, "llada-tui: error: --span: not a regular expression"),
+        (["--span", "", "sample_traces/lily.trace"], 2, "llada-tui: error: --span: give a regular expression, not"),
     ],
 )
 def test_mistakes_are_one_line(args: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]) -> None:
