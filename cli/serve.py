@@ -20,6 +20,7 @@ import shlex
 import signal
 import socket
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,19 @@ def port_number(text: str) -> int:
     return port
 
 
+def public_url_argument(text: str) -> str:
+    """--public-url: an http or https address with a host (the page's script adds its own paths to
+    it, so a trailing / is dropped: a path ending in // would not be found)."""
+    parts = urllib.parse.urlsplit(text)
+    try:
+        parts.port  # noqa: B018 (raises for a port that is no number or out of range)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port is not a port number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// address (http://HOST:PORT/PATH)")
+    return text.rstrip("/")
+
+
 def player_server_class() -> Any:
     """textual-serve's Server, announcing itself in one line; RunError with the install line without it."""
     try:
@@ -194,5 +208,6 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=port_number, default=8000, help="port to listen on (default 8000)")
     serve.add_argument(
         "--public-url",
+        type=public_url_argument,
         help="the address browsers reach the server by, if not http://HOST:PORT (a proxy, a wildcard host)",
     )

@@ -132,6 +132,20 @@ def test_every_address_but_loopback_gets_the_warning(capsys, servers):
 def test_public_url_is_what_the_page_connects_back_to(servers):
     assert main(["serve", str(LILY), "--port", str(free_port()), "--public-url", "https://llada.example"]) == 0
     assert servers.started[0].public_url == "https://llada.example"
+    # the page's script appends its paths ("/ws"): a trailing slash would make them "//ws"
+    assert main(["serve", str(LILY), "--port", str(free_port()), "--public-url", "http://proxy.example/llada/"]) == 0
+    assert servers.started[1].public_url == "http://proxy.example/llada"
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "llada.example:8000", "http://", "http://h:99999", "http://h/?a"]
+)
+def test_a_public_url_that_no_page_could_connect_back_to_is_a_usage_error(url, capsys, servers):
+    with pytest.raises(SystemExit) as exit:
+        main(["serve", str(LILY), "--port", str(free_port()), "--public-url", url])
+    assert exit.value.code == 2
+    assert "argument --public-url:" in capsys.readouterr().err
+    assert servers.started == []
 
 
 # ---------------------------------------------------------------------------- the served player
