@@ -10,6 +10,7 @@ progress and, once every rank is done, writes DIR/index.jsonl from the traces on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -152,15 +153,18 @@ def run_batch(args: argparse.Namespace) -> int:
                 hint = f"move it away to record line {item.job.line}"
                 warn(console, f"{item.path} holds {describe(item.state)}; left alone ({hint})")
     to_record = [[item for item in batch if item.state in RECORDED] for batch in shares]
-    failed = record_all(engine, [batch for batch in to_record if batch], rank, console)
+    try:
+        failed = record_all(engine, [batch for batch in to_record if batch], rank, console)
+    except KeyboardInterrupt:
+        if rank.world == 1:  # the index says where the run stopped, not what an earlier run left
+            with contextlib.suppress(KeyboardInterrupt):  # a second ctrl+c: the earlier index stays whole
+                index_from_disk(out_dir, everything, bad, show, console)
+        raise
     if rank.leads and rank.world > 1:
         console.print("waiting for the other ranks to finish their shares…")
     rank.wait_for_all()
     if rank.leads:
-        with Progress(console=console, transient=True, disable=not show) as progress:
-            described = progress.track(everything, description="writing the index")
-            entries = [index_entry(item.job, item.header, out_dir) for item in described]
-        index = write_index(out_dir, [*entries, *map(bad_line_entry, bad)])
+        index, entries = index_from_disk(out_dir, everything, bad, show, console)
         complete = sum(entry["status"] == TraceState.COMPLETE.value for entry in entries)
         kept = sum(item.state == TraceState.COMPLETE for item in planned)
         console.print(
@@ -174,6 +178,16 @@ def run_batch(args: argparse.Namespace) -> int:
     if failed:
         raise RunError(f"{len(failed)} prompt{'s' if len(failed) != 1 else ''} failed (said above); rerun to retry")
     return 0
+
+
+def index_from_disk(
+    out_dir: Path, everything: list[Planned], bad: list[BadLine], show: bool, console: Console
+) -> tuple[Path, list[dict[str, object]]]:
+    """DIR/index.jsonl written from the traces as they are now; returns it and the prompts' entries."""
+    with Progress(console=console, transient=True, disable=not show) as progress:
+        described = progress.track(everything, description="writing the index")
+        entries = [index_entry(item.job, item.header, out_dir) for item in described]
+    return write_index(out_dir, [*entries, *map(bad_line_entry, bad)]), entries
 
 
 def check_out_dir(path: Path, prompts: Path) -> Path:

@@ -343,6 +343,25 @@ def test_a_killed_run_loses_only_the_prompt_it_was_on(tmp_path: Path, singles: d
         assert steps_of(out_dir / f"{line['id']}.trace") == singles["0", line["id"]]
 
 
+def test_ctrl_c_leaves_an_index_of_where_the_run_stopped(tmp_path: Path) -> None:
+    prompts_file = write_prompts(tmp_path / "p.jsonl", PROMPTS)
+    out_dir = tmp_path / "out"
+    process = start_batch(prompts_file, out_dir)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out_dir / "rate-b.trace").exists():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate()
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "llada-tui: interrupted"
+    assert "Traceback" not in err
+    entries = [json.loads(line) for line in (out_dir / "index.jsonl").read_text().splitlines()]
+    assert [entry["id"] for entry in entries] == [line["id"] for line in PROMPTS]
+    for entry in entries:  # each as its trace is on disk
+        path = out_dir / entry["trace"]
+        on_disk = "missing" if not path.exists() else "complete" if load_trace(path).complete else "incomplete"
+        assert entry["status"] == on_disk, entry
+
+
 def test_torchrun_ranks_share_the_prompts(tmp_path: Path, singles: dict) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     if torchrun is None:
