@@ -18,7 +18,7 @@ def check_output(path: Path, force: bool) -> None:
     """Refuse, before any slow work, an output file that would overwrite something or cannot be made."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:  # a link to nothing is refused when opened
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     if path.parent.exists() and not path.parent.is_dir():
         raise UsageError(f"{path.parent} is not a folder")

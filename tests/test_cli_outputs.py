@@ -89,3 +89,14 @@ def test_an_export_into_a_folder_that_takes_no_file_is_refused_before_drawing(
     monkeypatch.setattr(reading, "load_trace", lambda *a: pytest.fail("read the trace before checking"))
     assert main(["export", str(trace), "--format", format, "-o", str(unwritable / f"x.{format}")]) == 1
     assert "nothing can be written there" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("command", ["record", "export"])
+def test_a_link_to_nothing_is_an_existing_output(tmp_path: Path, no_loading: None, capsys, command: str) -> None:  # noqa: ANN001
+    """Opened without --force, it is refused as existing: say so before the work, not after it."""
+    link = tmp_path / "link.trace"
+    link.symlink_to(tmp_path / "nowhere")
+    first = ["the cat sat", *SETTINGS] if command == "record" else [str(write_trace(tmp_path / "run.trace"))]
+    assert main([command, *first, "-o", str(link)]) == 2
+    assert f"{link} exists; pass --force" in one_error_line(capsys)
+    assert link.is_symlink() and not (tmp_path / "nowhere").exists()
