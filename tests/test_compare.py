@@ -371,3 +371,19 @@ async def test_a_narrow_header_cuts_long_names_before_the_counts(pair: tuple[Pat
         await pilot.resize_terminal(160, 40)
         await wait_for(lambda: "tokens differ" in screen_text(app).splitlines()[0])
         assert f"A {names[0]}  vs  B {names[1]} · 1 | 1 tokens differ" in screen_text(app)
+
+
+async def test_the_legend_names_the_differs_mark_only_where_tokens_differ(pair: tuple[Path, Path]) -> None:
+    def legends(app: CompareApp) -> list[str]:
+        return [str(view.query_one("#legend").render()) for view in app.views]
+
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        assert all(legend.endswith("  differs") for legend in legends(app))
+    app = compare_app(pair[0], pair[0])  # the same text: no mark to explain
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: all(view.recording.ended for view in app.views) and app.differing is not None)
+        await pilot.pause()
+        assert app.differing == (frozenset(), frozenset()) and "the same text" in screen_text(app)
+        assert not any("differs" in legend for legend in legends(app))

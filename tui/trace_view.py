@@ -268,7 +268,7 @@ class TraceView(Vertical):
                 shown = order_legend(complete, self.app.no_color, 4 if narrow else 8, narrow)
             else:
                 shown = legend(self.mode, total, self.app.no_color, width, narrow, revisions)
-            if self.differs is not None:
+            if self.differs:  # compare, where this run has tokens the other's text lacks
                 shown += differs_legend(self.app.no_color)
             self.query_one(LegendLine).set_legend(shown)
 
@@ -397,11 +397,11 @@ class TraceView(Vertical):
             self._show_legend()
 
     def set_differs(self, positions: frozenset[int]) -> None:
-        """Compare: mark these positions as not in the other run's final text (the legend says so)."""
-        first = self.differs is None
+        """Compare: mark these positions as not in the other run's final text (the legend says so, if any)."""
+        said = bool(self.differs)
         self.differs = positions
         self.grid.set_differs(positions)
-        if first:
+        if said != bool(positions):  # the legend names the mark while there is one
             self._show_legend()
 
     def toggle_placeholders(self) -> None:
