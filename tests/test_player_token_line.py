@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.style import Style
-from synthetic_traces import remasking_trace, write_trace
+from synthetic_traces import hostile_trace, remasking_trace, write_trace
 from test_player import started
 
 from llada_tui.core.run_index import RunIndex
@@ -100,3 +100,11 @@ async def test_the_help_says_where_a_picked_token_is_described(tmp_path: Path) -
             "the Token panel describes it, or where the panels are hidden (narrow), a line under the answer"
             in " ".join(text.split())
         )
+
+
+def test_hostile_token_texts_reach_the_line_inert(tmp_path: Path) -> None:
+    index = index_of(hostile_trace(tmp_path / "hostile.trace"))
+    for pos in range(index.gen_length):
+        for t in (0, index.length // 2, index.length):
+            line = describe(index, t, pos, 200, Style()).plain
+            assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u2066" for c in line), (pos, t, line)
