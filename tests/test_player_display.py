@@ -23,6 +23,7 @@ from llada_tui.tui.widgets import legend_line
 from llada_tui.tui.widgets.grid import TokenGrid
 from llada_tui.tui.widgets.legend_line import LegendLine
 from llada_tui.tui.widgets.run_header import RunHeader
+from llada_tui.tui.widgets.step_panel import StepPanel
 from llada_tui.tui.widgets.token_panel import TokenPanel
 
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
@@ -237,3 +238,14 @@ async def test_the_header_is_worded_again_when_the_terminal_narrows(tmp_path: Pa
         await pilot.pause()
         await pilot.resize_terminal(80, 4)
         await wait_for(lambda: "○ End: catch up" in pilot.app.screen._compositor.render_strips()[1].text)
+
+
+async def test_the_narrow_step_panel_keeps_room_for_its_chart(trace_path: Path) -> None:
+    app = PlayerApp(FileSource.open(trace_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("5")
+        panel = app.query_one(StepPanel)
+        chart = [row.plain for row in panel.rows][-1]
+        assert chart.startswith("committed/step ") and len(chart) == panel.content_region.width
+        assert len(chart) - len("committed/step ") >= 11  # "(max 2) " would leave it 3 cells

@@ -13,6 +13,7 @@ from llada_tui.tui.widgets.charts import bucket_of, sparkline
 from llada_tui.tui.widgets.token_panel import Panel, quoted
 
 FIXED_ROWS = 4  # rows other than the list of changed tokens
+MIN_CHART_CELLS = 12  # the committed-per-step chart's least width before its label gets shorter
 
 
 class StepPanel(Panel):
@@ -89,6 +90,8 @@ class StepPanel(Panel):
         if not counts:
             return []
         label = f"committed/step (max {self._max_count(counts)}) "
+        if width - len(label) < MIN_CHART_CELLS:  # a narrow panel: the chart before the most in one step
+            label = "committed/step "
         cells = max(1, width - len(label))
         chart = self._chart
         if chart is None or chart[0] is not counts or chart[1:3] != (len(counts), cells):
