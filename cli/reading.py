@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from llada_tui.cli.failures import UsageError, check_output
-from llada_tui.cli.pictures import PICTURES, check_picture_arguments, write_picture
+from llada_tui.cli.pictures import PICTURES, check_picture_arguments, progress_bar, write_picture
 from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.run_summary import sampler_line, steps_line
@@ -72,6 +74,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 EXPORT_FORMATS = ("json", *PICTURES)
+Progress = Callable[[int, int], None]  # (done, total)
 
 
 def add_export_arguments(export: argparse.ArgumentParser) -> None:
@@ -114,9 +117,8 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format in PICTURES:
         write_picture(args, trace)
     else:
-        document = export_document(trace, with_candidates=args.candidates)
-        # ASCII-only JSON: a hostile token text cannot reach a terminal as a control character.
-        text = json.dumps(document, ensure_ascii=True, allow_nan=False)
+        with progress_bar("encoding steps") as progress:
+            text = export_json(trace, with_candidates=args.candidates, progress=progress)
         if args.output:
             with open(args.output, "w" if args.force else "x", encoding="utf-8") as file:
                 file.write(text + "\n")
@@ -127,12 +129,44 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, Any]:
+def export_json(trace: Trace, with_candidates: bool = False, progress: Progress | None = None) -> str:
+    """The trace as one JSON document: ASCII only, so that a hostile token text cannot reach a
+    terminal as a control character; encoded a step at a time, for `progress(done, total)`."""
+    encode = partial(json.dumps, ensure_ascii=True, allow_nan=False)
+    steps = []
+    for done, entry in enumerate(step_entries(trace, with_candidates), start=1):
+        steps.append(encode(entry))
+        if progress is not None:
+            progress(done, len(trace.steps))
+    before, after = document_parts(trace)
+    return f'{encode(before)[:-1]}, "steps": [{", ".join(steps)}], {encode(after)[1:]}'
+
+
+def document_parts(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The document's fields before its steps and after them."""
+    header = trace.header
+    ids, text = final_state(trace)
+    before = {
+        "format": "llada-trace",
+        "version": header.version[0],
+        "prompt": {"text": header.prompt_text, "ids": header.prompt_ids},
+        "model": dict(header.model),
+        "params": {**header.params, "sampler": header.sampler},
+    }
+    after = {
+        "final": {"ids": ids, "text": text, "nfe": len(trace.steps)},
+        "complete": trace.complete,
+        "warning": trace.warning,
+    }
+    return before, after
+
+
+def step_entries(trace: Trace, with_candidates: bool) -> Iterator[dict[str, Any]]:
+    """Each step of the document: its commits, every change (with the token it replaced), its candidates."""
     header = trace.header
     run = RunIndex.of_trace(trace)
     texts, mask_id = run.texts, header.mask_id
     current = [mask_id] * header.gen_length  # each position's token before the step at hand
-    steps = []
     for step in trace.steps:
         changes = []
         for pos, token_id, conf in zip(step.positions, step.ids, step.confidences):
@@ -161,16 +195,4 @@ def export_document(trace: Trace, with_candidates: bool = False) -> dict[str, An
                 }
                 for r, pos in enumerate(candidates.positions)
             ]
-        steps.append(entry)
-    ids, text = final_state(trace)
-    return {
-        "format": "llada-trace",
-        "version": header.version[0],
-        "prompt": {"text": header.prompt_text, "ids": header.prompt_ids},
-        "model": dict(header.model),
-        "params": {**header.params, "sampler": header.sampler},
-        "steps": steps,
-        "final": {"ids": ids, "text": text, "nfe": len(trace.steps)},
-        "complete": trace.complete,
-        "warning": trace.warning,
-    }
+        yield entry

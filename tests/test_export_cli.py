@@ -114,6 +114,27 @@ def test_an_existing_file_is_kept_without_force(kind: str, tmp_path: Path, capsy
         assert mine.read_bytes() != b"my work"
 
 
+def test_json_shows_its_progress_a_step_at_a_time(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    """A big trace's candidates take seconds to encode: the bar follows the steps; the document is as ever."""
+    from contextlib import contextmanager
+
+    from llada_tui.cli import reading
+
+    seen: list[tuple[str, int, int]] = []
+
+    @contextmanager
+    def progress_bar(description: str):  # noqa: ANN202
+        yield lambda done, total: seen.append((description, done, total))
+
+    monkeypatch.setattr(reading, "progress_bar", progress_bar)
+    assert main(["export", str(LILY), "--candidates"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    steps = len(document["steps"])
+    assert steps > 1 and seen == [("encoding steps", done, steps) for done in range(1, steps + 1)]
+    assert list(document) == ["format", "version", "prompt", "model", "params", "steps", "final", "complete", "warning"]
+    assert all("candidates" in step for step in document["steps"]) and document["final"]["nfe"] == steps
+
+
 @pytest.mark.parametrize("format", ["json", "svg"])
 def test_force_never_writes_over_the_trace_itself(tmp_path: Path, capsys, format: str) -> None:  # noqa: ANN001
     trace = tmp_path / "run.trace"
