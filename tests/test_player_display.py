@@ -248,4 +248,5 @@ async def test_the_narrow_step_panel_keeps_room_for_its_chart(trace_path: Path) 
         panel = app.query_one(StepPanel)
         chart = [row.plain for row in panel.rows][-1]
         assert chart.startswith("committed/step ") and len(chart) == panel.content_region.width
-        assert len(chart) - len("committed/step ") >= 11  # "(max 2) " would leave it 3 cells
+        bars = chart.removeprefix("committed/step ")
+        assert len(bars) >= 11 and set(bars) <= set("▁▂▃▄▅▆▇█ ")  # after "(max 2) " it had 3 cells
