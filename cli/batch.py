@@ -126,7 +126,10 @@ def run_batch(args: argparse.Namespace) -> int:
     from llada_tui.core.threads import use_threads
 
     use_threads(args.threads)  # before torch is imported
-    rank.join()
+    try:
+        rank.join()
+    except (RuntimeError, ValueError) as error:  # torch.distributed's rendezvous refused or failed
+        raise RunError(f"rank {rank.rank} could not meet the other ranks: {error}") from None
     from llada_tui.core import recording
     from llada_tui.core.checkpoint import ModelLoadError
 

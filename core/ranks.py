@@ -16,6 +16,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT")  # where the ranks meet; torchrun sets them with the rest
 # Ranks finish their shares at different times, possibly hours apart: wait that long at the end.
 FINISH_TIMEOUT = timedelta(days=7)
 
@@ -37,6 +38,12 @@ class Rank:
             raise ValueError("RANK, WORLD_SIZE and LOCAL_RANK must be integers (torchrun sets them)") from None
         if not 0 <= rank < world or local < 0:
             raise ValueError(f"rank {rank} of a world of {world}: not a torchrun rank")
+        missing = [name for name in RENDEZVOUS if world > 1 and not os.environ.get(name)]
+        if missing:
+            raise ValueError(
+                f"WORLD_SIZE is {world} but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+                "start the ranks with torchrun"
+            )
         return cls(rank, world, local)
 
     @property

@@ -362,6 +362,24 @@ def test_ctrl_c_leaves_an_index_of_where_the_run_stopped(tmp_path: Path) -> None
         assert entry["status"] == on_disk, entry
 
 
+def test_a_world_without_a_meeting_place_is_refused_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORLD_SIZE left set in a shell, without torchrun's MASTER_ADDR and MASTER_PORT: one line,
+    not torch.distributed's traceback after the checks; no folder made."""
+    from llada_tui.core import recording
+
+    monkeypatch.setattr(recording, "load_engine", lambda *a, **k: pytest.fail("loaded the model before checking"))
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "29500")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS[:2])
+    assert main(["record", "--prompts", str(prompts), "--out-dir", str(tmp_path / "out"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err == "llada-tui: error: WORLD_SIZE is 2 but MASTER_ADDR is not set: start the ranks with torchrun\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_torchrun_ranks_share_the_prompts(tmp_path: Path, singles: dict) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     if torchrun is None:
