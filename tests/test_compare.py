@@ -26,6 +26,7 @@ from llada_tui.tui.playback import State
 from llada_tui.tui.sources.file import FileSource
 from llada_tui.tui.sources.follow import FollowSource
 from llada_tui.tui.trace_view import TraceView
+from llada_tui.tui.widgets.legend_line import LegendLine
 from llada_tui.tui.widgets.timeline import Timeline
 from llada_tui.tui.widgets.token_line import TokenLine
 
@@ -359,7 +360,11 @@ async def test_without_the_panels_the_picked_token_is_described_under_its_grid(p
         assert all(view.query_one("#side").display for view in app.views) and shown(lines[0]) is None
 
 
-async def test_a_narrow_header_cuts_long_names_before_the_counts(pair: tuple[Path, Path]) -> None:
+async def test_a_narrow_header_cuts_long_names_before_the_counts(
+    pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []  # the notices, kept (one on screen goes after a few seconds)
+    monkeypatch.setattr(LegendLine, "show_notice", lambda self, message, title="", severity="": said.append(message))
     names = ("a-run-with-a-rather-long-name.trace", "b-run-with-a-longer-name-still.trace")
     app = CompareApp(FileSource.open(pair[0]), FileSource.open(pair[1]), names=names)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -368,9 +373,14 @@ async def test_a_narrow_header_cuts_long_names_before_the_counts(pair: tuple[Pat
         title = screen_text(app).splitlines()[0]
         assert title.rstrip().endswith("· 1 | 1 differ ■ at end · by step")  # no speed while not playing
         assert "A a-run-with-a-rat…  vs  B b-run-with-a-lon… · " in title
+        await pilot.press("plus")  # the header does not say the speed: the line under the answer does
+        assert said == ["speed: 20 steps/s"]
         await pilot.resize_terminal(160, 40)
         await wait_for(lambda: "tokens differ" in screen_text(app).splitlines()[0])
         assert f"A {names[0]}  vs  B {names[1]} · 1 | 1 tokens differ" in screen_text(app)
+        await pilot.press("plus")
+        await wait_for(lambda: "50 steps/s" in screen_text(app).splitlines()[0])
+        assert said == ["speed: 20 steps/s"]  # said in the header: no notice
 
 
 async def test_the_legend_names_the_differs_mark_only_where_tokens_differ(pair: tuple[Path, Path]) -> None:

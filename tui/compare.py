@@ -102,6 +102,9 @@ class CompareApp(TimelineApp):
             if event.widget is view or view in event.widget.ancestors:
                 self._keys_view = view
 
+    def speed_said(self) -> bool:
+        return self.compare_header.says_speed
+
     def help_sections(self) -> list[Section]:
         return [Section("compare", "Compare", COMPARE_WORDS), *super().help_sections()]
 

@@ -23,6 +23,7 @@ from llada_tui.core.inert import inert_text
 from llada_tui.tui.commands import PlayerCommands
 from llada_tui.tui.help import ORDER_ROWS, HelpScreen, Section, sampler_rows
 from llada_tui.tui.info import InfoScreen
+from llada_tui.tui.playback import Playback
 from llada_tui.tui.sources.messages import SourceFailed
 from llada_tui.tui.themes import keep_legible_themes
 from llada_tui.tui.trace_view import NARROW, TraceView
@@ -41,6 +42,8 @@ class Driven(Protocol):
 
     @property
     def length(self) -> int: ...
+
+    playback: Playback
 
     def go_to(self, t: int) -> None: ...
     def toggle_play(self) -> None: ...
@@ -182,6 +185,12 @@ class TimelineApp(App[None]):
 
     def action_speed(self, delta: int) -> None:
         self.driven.change_speed(delta)
+        if not self.speed_said():  # a narrow header leaves the speed out while paused: + and - say it here
+            self.notify(f"speed: {self.driven.playback.speed:g} steps/s", markup=False)
+
+    def speed_said(self) -> bool:
+        """Whether the header says the playback speed now."""
+        return self.focused_view().query_one(RunHeader).says_speed
 
     def action_colour_mode(self) -> None:
         self.driven.toggle_colour_mode()

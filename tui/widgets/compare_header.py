@@ -63,6 +63,7 @@ class CompareHeader(Static):
         self.names = tuple(inert_text(name) for name in names)
 
     _asked: tuple = ()  # the arguments of the last show(): worded again for a new width
+    says_speed = False  # whether the header shows the playback speed now (a narrow one may not)
 
     def look(self, part: str) -> Style:
         return self.get_component_rich_style(f"compare-header--{part}", partial=True)
@@ -91,6 +92,7 @@ class CompareHeader(Static):
             room = width - state.cell_len - counts.cell_len - len("A   vs  B ")
             if room >= need:
                 break
+        self.says_speed = compact < 1 or playback.playing
         a, b = (_cut(name, cells) for name, cells in zip(self.names, _shares(*map(cell_len, self.names), room)))
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(f"A {a}  vs  B {b}", self.look("title"))

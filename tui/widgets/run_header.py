@@ -113,6 +113,7 @@ class RunHeader(Static):
             return self.header
 
     _asked: tuple = ()  # the arguments of the last show(): worded again for a new width
+    says_speed = False  # whether the header shows the playback speed now (a narrow one may not)
 
     def on_resize(self, event: Resize) -> None:
         if self._asked:
@@ -185,6 +186,7 @@ class RunHeader(Static):
             position = self._position(recording, playback, quiet_s, state, compact)
             if position.cell_len + PROMPT_ROOM <= width:
                 break
+        self.says_speed = state and (compact < 2 or playback.playing)
 
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
