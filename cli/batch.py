@@ -121,21 +121,23 @@ def run_batch(args: argparse.Namespace) -> int:
             warn(console, f"{args.prompts}:{line.line}: {line.reason}; skipped")
     if not jobs:
         raise RunError(f"{args.prompts}: no usable prompt")
-    out_dir.mkdir(exist_ok=True)  # every rank may try; the first makes it
-
     from llada_tui.core.threads import use_threads
 
     use_threads(args.threads)  # before torch is imported
-    try:
-        rank.join()
-    except (RuntimeError, ValueError) as error:  # torch.distributed's rendezvous refused or failed
-        raise RunError(f"rank {rank.rank} could not meet the other ranks: {error}") from None
     from llada_tui.core import recording
     from llada_tui.core.checkpoint import ModelLoadError
 
     device = args.device or recording.default_device()
     if device == "cuda":
-        rank.use_gpu()
+        try:
+            rank.use_gpu()
+        except ValueError as error:  # no CUDA, or fewer GPUs than LOCAL_RANK says
+            raise RunError(str(error)) from None
+    out_dir.mkdir(exist_ok=True)  # every rank may try; the first makes it
+    try:
+        rank.join()
+    except (RuntimeError, ValueError) as error:  # torch.distributed's rendezvous refused or failed
+        raise RunError(f"rank {rank.rank} could not meet the other ranks: {error}") from None
     batch_size = args.batch_size or (CUDA_BATCH_SIZE if device == "cuda" else CPU_BATCH_SIZE)
     show = rank.leads and console.is_terminal
     with Progress(console=console, transient=True, disable=not show) as progress:

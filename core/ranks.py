@@ -63,9 +63,14 @@ class Rank:
             dist.init_process_group("gloo", timeout=FINISH_TIMEOUT)
 
     def use_gpu(self) -> None:
-        """Make cuda:LOCAL_RANK this process's "cuda" device."""
+        """Make cuda:LOCAL_RANK this process's "cuda" device; ValueError where there is no such GPU."""
         import torch
 
+        if not torch.cuda.is_available():
+            raise ValueError("CUDA is not available; use --device cpu")
+        count = torch.cuda.device_count()
+        if self.local >= count:
+            raise ValueError(f"LOCAL_RANK {self.local}, but this machine has {count} GPU{'s' if count > 1 else ''}")
         torch.cuda.set_device(self.local)
 
     def wait_for_all(self) -> None:

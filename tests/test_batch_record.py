@@ -380,6 +380,37 @@ def test_a_world_without_a_meeting_place_is_refused_before_loading(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("gpus", "local_rank", "message"),
+    [
+        (0, "0", "CUDA is not available; use --device cpu"),
+        (2, "3", "LOCAL_RANK 3, but this machine has 2 GPUs"),
+    ],
+)
+def test_a_gpu_that_is_not_there_is_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    gpus: int,
+    local_rank: str,
+    message: str,
+) -> None:
+    import torch
+
+    from llada_tui.core import recording
+
+    monkeypatch.setattr(recording, "load_engine", lambda *a, **k: pytest.fail("loaded the model before checking"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: pytest.fail(f"set cuda:{device}"))
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS[:1])
+    argv = ["record", "--prompts", str(prompts), "--out-dir", str(tmp_path / "out"), *FAST]
+    assert main([*argv, "--device", "cuda"]) == 1
+    assert capsys.readouterr().err == f"llada-tui: error: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_torchrun_ranks_share_the_prompts(tmp_path: Path, singles: dict) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     if torchrun is None:
