@@ -111,10 +111,10 @@ def public_url(host: str, port: int) -> str:
 def exposure(host: str, port: int) -> str:
     """What anyone who can reach the port gets, said once on the command line."""
     return (
-        f"listening on {inert_text(host) or 'every address'}, not on this machine alone: anyone who can reach port "
-        f"{port} can open the player on this trace (its prompt, its answer at every step, the model's name and "
-        "settings) over plain HTTP with no password, and each visit starts a player process here; no other file "
-        "is served and nothing is written (exports go to the visitor's browser)"
+        f"listening on {inert_text(host) if host else 'every address'}, not on this machine alone: anyone who can "
+        f"reach port {port} can open the player on this trace (its prompt, its answer at every step, the model's "
+        "name and settings) over plain HTTP with no password, and each visit starts a player process here; no "
+        "other file is served and nothing is written (exports go to the visitor's browser)"
     )
 
 

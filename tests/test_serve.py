@@ -127,6 +127,8 @@ def test_every_address_but_loopback_gets_the_warning(capsys, servers):
         assert exposed in err
     wildcard = servers.started[-1]
     assert wildcard.public_url == f"http://{socket.gethostname()}:{port}"  # what a visitor's page connects back to
+    assert main(["serve", str(LILY), "--host", "", "--port", str(port)]) == 0  # every address, as 0.0.0.0 and ::
+    assert capsys.readouterr().err.startswith("llada-tui: warning: listening on every address, not on this machine")
 
 
 def test_public_url_is_what_the_page_connects_back_to(servers):
