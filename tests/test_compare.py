@@ -397,3 +397,41 @@ async def test_the_legend_names_the_differs_mark_only_where_tokens_differ(pair: 
         await pilot.pause()
         assert app.differing == (frozenset(), frozenset()) and "the same text" in screen_text(app)
         assert not any("differs" in legend for legend in legends(app))
+
+
+def label_styles(app: CompareApp) -> dict[str, Style]:
+    """The style of each run's label (" A ", " B ") in its header, as drawn."""
+    found = {}
+    for strip in app.screen._compositor.render_strips():
+        for segment in strip:
+            if segment.text in (" A ", " B "):
+                found[segment.text.strip()] = segment.style
+    return found
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
+async def test_the_label_of_the_run_the_keys_act_on_stands_out(
+    pair: tuple[Path, Path], no_color: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    app = compare_app(*pair)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+
+        first = label_styles(app)
+        assert first["A"] != first["B"]
+        if no_color:  # reverse video marks the run the keys act on; the other is dim
+            assert first["A"].reverse and not first["B"].reverse and first["B"].dim
+        else:  # its label on the cyan of the player's labels; the other's on the header's own background
+            assert first["A"].bgcolor != first["B"].bgcolor
+        await pilot.press("v")
+        await pilot.pause()
+        then = label_styles(app)
+        if no_color:  # the marks changed places
+            assert then["B"].reverse and not then["A"].reverse and then["A"].dim
+        else:
+            assert then["B"].bgcolor == first["A"].bgcolor != then["A"].bgcolor
+        await pilot.press("v")
+        await pilot.pause()
+        assert app.focused_view() is app.views[0]

@@ -35,7 +35,9 @@ PANELS_WIDTH = 120
 PANELS_HEIGHT = 40
 
 COMPARE_WORDS = [
-    ("A B", "the two runs, as given on the command line; the header says how their parameters differ"),
+    ("A B", "the two runs, as given on the command line; the header says how their parameters differ. The "
+     "run that find, the token cursor and run info act on has its label marked (reversed without colour), "
+     "the other's dim: v switches"),
     ("differs", "reversed colours (struck through without colour): a token that is not in the other run's "
      "final text, as a diff of the two texts shows it (a token that only moved is no difference)"),
     ("by step", "the shared timeline counts steps: both runs show their first T steps; a shorter run "
@@ -75,6 +77,7 @@ class CompareApp(TimelineApp):
         self.shared = SharedTimeline(self.views, follows=a.follows or b.follows, id="shared")
         self.compare_header = CompareHeader(names, id="compare-header")
         self._keys_view = self.views[0]
+        self.views[1].has_keys = False  # A's keys first (v: B's)
         self.differing: tuple[frozenset[int], frozenset[int]] | None = None  # positions not in the other's text
 
     def compose(self) -> ComposeResult:
@@ -101,6 +104,8 @@ class CompareApp(TimelineApp):
         for view in self.views:
             if event.widget is view or view in event.widget.ancestors:
                 self._keys_view = view
+        for view in self.views:
+            view.set_has_keys(view is self._keys_view)
 
     def speed_said(self) -> bool:
         return self.compare_header.says_speed

@@ -79,6 +79,7 @@ class TraceView(Vertical):
         super().__init__(id=id)
         self.shows_state = shows_state
         self.label = label
+        self.has_keys = True  # compare: whether find, the token cursor and run info act on this run
         self.source: Source | None = None
         self.recording = RunIndex()
         self.speed_index = DEFAULT_SPEED
@@ -309,8 +310,15 @@ class TraceView(Vertical):
         self.query_one(TokenPanel).show(self.recording, self.position, pos, self.mode)
         self.query_one(TokenLine).show(self.recording, self.position, pos)
 
+    def set_has_keys(self, has_keys: bool) -> None:
+        """Compare: this run is (or is no longer) the one the keys for one run act on; its label says so."""
+        if has_keys != self.has_keys:
+            self.has_keys = has_keys
+            self._show_header()
+
     def _show_header(self) -> None:
-        self.query_one(RunHeader).show(self.recording, self.playback, self._quiet_s, self.shows_state, self.label)
+        header = self.query_one(RunHeader)
+        header.show(self.recording, self.playback, self._quiet_s, self.shows_state, self.label, self.has_keys)
 
     def answer_marks(self) -> list[int]:
         """The timeline's marks of the order overlay: the step at which the answer span was complete."""

@@ -99,6 +99,8 @@ class RunHeader(Static):
         "run-header--state",
         "run-header--approximate",
         "run-header--label",
+        "run-header--label-mono",
+        "run-header--label-other",
     }
 
     class Clicked(Message):
@@ -159,20 +161,29 @@ class RunHeader(Static):
         return position
 
     def show(
-        self, recording: RunIndex, playback: Playback, quiet_s: float | None = None, state: bool = True, label: str = ""
+        self,
+        recording: RunIndex,
+        playback: Playback,
+        quiet_s: float | None = None,
+        state: bool = True,
+        label: str = "",
+        keys: bool = True,
     ) -> None:
         """The run, and where playback stands; quiet_s: following, no new step for this long.
 
         state: whether to say if it plays and how fast (compare says it once for both views);
-        label: the run's name on screen, before the rest (compare's A and B)."""
-        self._asked = (recording, playback, quiet_s, state, label)
+        label: the run's name on screen, before the rest (compare's A and B), marked as the run
+        the keys for one run act on if `keys`."""
+        self._asked = (recording, playback, quiet_s, state, label, keys)
         if not recording.ready:
             self.update(Text("llada-tui", style=self.look("title")), layout=False)
             return
         dim, warning = self.look("dim"), self.look("warning")
         run = Text(no_wrap=True, overflow="ellipsis")
         if label:
-            run.append(f" {label} ", self.look("label"))
+            run.append(
+                f" {label} ", self.look("label-other" if not keys else "label-mono" if self.app.no_color else "label")
+            )
             run.append(" ")
         if approximate := approximate_mark(recording):  # first: a narrow header cuts the end of the line
             run.append(approximate, self.look("approximate"))
