@@ -313,10 +313,25 @@ def record_all(engine: Engine, share: list[list[Planned]], rank: Rank, console: 
                 if not recording.is_out_of_memory(error) and not isinstance(error, (RuntimeError, ValueError)):
                     raise
                 failed.extend(batch)
-                lines = ", ".join(str(item.job.line) for item in batch)
-                warn(console, f"line {lines}: {recording.one_line(error)}; the trace says so, a rerun tries again")
+                lines = line_ranges([item.job.line for item in batch])
+                if recording.is_out_of_memory(error) and len(batch) > 1:  # as it would again, at this size
+                    advice = f"out of GPU memory at {len(batch)} prompts per forward; rerun with a smaller --batch-size"
+                    warn(console, f"lines {lines}: {advice} (their traces say so)")
+                else:
+                    warn(console, f"line {lines}: {recording.one_line(error)}; the trace says so, a rerun tries again")
             progress.advance(task, len(batch))
     return failed
+
+
+def line_ranges(lines: list[int]) -> str:
+    """Line numbers in short: "3-10, 12" (a batch may hold a thousand)."""
+    runs: list[list[int]] = []
+    for line in sorted(lines):
+        if runs and line == runs[-1][1] + 1:
+            runs[-1][1] = line
+        else:
+            runs.append([line, line])
+    return ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
 
 
 def step_reporter(progress: Progress, task: TaskID, batch: list[Planned]) -> Callable[[int, Step], None]:

@@ -362,6 +362,23 @@ def test_ctrl_c_leaves_an_index_of_where_the_run_stopped(tmp_path: Path) -> None
         assert entry["status"] == on_disk, entry
 
 
+def test_a_batch_out_of_memory_names_its_lines_and_the_batch_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(batch_recording, "record_batch", out_of_memory)
+    rates = [line for line in PROMPTS if line["id"].startswith("rate")]  # lines 1, 2, 4, 6 of PROMPTS
+    code, _ = batch(tmp_path, "--batch-size", "4", prompts=[*rates[:2], {"prompt": ""}, *rates[2:3], {}, rates[3]])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (
+        "llada-tui: warning: lines 1-2, 4, 6: out of GPU memory at 4 prompts per forward; "
+        "rerun with a smaller --batch-size" in err
+    )
+
+
 def test_a_world_without_a_meeting_place_is_refused_before_loading(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
