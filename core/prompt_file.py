@@ -101,6 +101,8 @@ def parse_line(text: str, number: int, base: SamplingOptions) -> PromptJob:
         record = json.loads(text.strip())
     except json.JSONDecodeError as error:
         raise OptionError(f"not JSON: {error.msg} at column {error.colno}") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise OptionError("not JSON this reader takes: nested too deeply") from None
     if not isinstance(record, dict):
         raise OptionError("not a JSON object")
     prompt = record.get("prompt")

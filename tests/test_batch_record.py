@@ -285,14 +285,15 @@ def test_prompt_file_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     mark before the first is dropped; an id Windows keeps for a device gets a leading '_'."""
     from llada_tui.core import prompt_file
 
-    monkeypatch.setattr(prompt_file, "MAX_LINE_BYTES", 200)
+    monkeypatch.setattr(prompt_file, "MAX_LINE_BYTES", 250_000)
     lines = [
         b'\xef\xbb\xbf{"prompt": "a"}',
         b'{"prompt": "caf\xe9"}',
-        b'{"prompt": "' + b"x" * 300 + b'"}',
+        b'{"prompt": "' + b"x" * 300_000 + b'"}',
         b'{"prompt": "b", "id": "CON"}',
         b'{"prompt": "c", "id": "aux.notes"}',
         b'{"prompt": "d", "id": "console"}',
+        b'{"prompt": "e", "seed": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ]
     path = tmp_path / "p.jsonl"
     path.write_bytes(b"\r\n".join(lines) + b"\n")
@@ -305,7 +306,8 @@ def test_prompt_file_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     ]
     assert [(line.line, line.reason) for line in bad] == [
         (2, "not UTF-8 text (byte 16 of the line)"),
-        (3, "longer than 200 bytes"),
+        (3, "longer than 250000 bytes"),
+        (7, "not JSON this reader takes: nested too deeply"),
     ]
 
 
