@@ -9,7 +9,7 @@ import argparse
 import importlib.util
 import sys
 
-from llada_tui.cli.failures import RunError, UsageError, check_output
+from llada_tui.cli.failures import RunError, UsageError, check_output, check_writable
 from llada_tui.core.inert import inert_block, inert_text
 from llada_tui.core.options import SamplingOptions, check_options, check_prompt, check_threads
 from llada_tui.core.records import Step
@@ -236,6 +236,10 @@ def run_live(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output} exists; choose another -o FILE")
     if args.output is not None:
         check_output(args.output, force=False)
+    else:  # the runs go to ./traces: a folder where they cannot would leave each run unrecorded
+        from llada_tui.tui.trace_paths import default_trace_path
+
+        check_writable(default_trace_path(args.prompt).parent)
     from llada_tui.core.threads import use_threads
 
     use_threads(args.threads, leave_for_ui=True)  # before torch is imported

@@ -58,6 +58,14 @@ def test_a_run_into_a_folder_that_takes_no_file_is_refused_before_loading(
     assert not output.exists()
 
 
+def test_live_without_o_into_a_folder_that_takes_no_file_is_refused_before_loading(
+    unwritable: Path, no_loading: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(unwritable)  # its runs would go to ./traces
+    assert main(["live", "the cat sat", *SETTINGS]) == 1
+    assert "traces: nothing can be written there" in one_error_line(capsys)
+
+
 def test_a_run_through_a_file_names_the_file(tmp_path: Path, no_loading: None, capsys) -> None:  # noqa: ANN001
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
