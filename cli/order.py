@@ -97,8 +97,10 @@ def trace_files(names: list[str]) -> list[Path]:
             if not found:
                 raise RunError(f"{name}: no .trace files in this folder")
             paths.extend(found)
-        elif path.exists():
+        elif path.is_file():
             paths.append(path)
+        elif path.exists():  # a pipe with no writer, a device: read, it may never end
+            raise RunError(f"{name}: not a regular file")
         else:
             raise RunError(f"{name}: no such file")
     return paths

@@ -9,8 +9,10 @@ re-masking tokens outside the chat format.
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
+import threading
 from pathlib import Path
 
 import pytest
@@ -270,6 +272,17 @@ def test_mistakes_are_one_line(args: list[str], code: int, message: str, capsys:
     got, out, err = run_cli(capsys, *args)
     assert got == code and out == ""
     assert err.startswith(message) and len(err.strip().splitlines()) == 1
+
+
+def test_a_pipe_is_refused_not_waited_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipe = tmp_path / "pipe.trace"
+    os.mkfifo(pipe)  # opening it to read waits for a writer
+    writer = threading.Thread(target=lambda: open(pipe, "wb").close(), daemon=True)  # an empty one, if read
+    writer.start()
+    code, out, err = run_cli(capsys, SAMPLES / "lily.trace", pipe)
+    os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))  # the writer's wait ends
+    writer.join()
+    assert (code, out) == (1, "") and err == f"llada-tui: error: {pipe}: not a regular file\n"
 
 
 def test_an_empty_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
