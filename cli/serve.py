@@ -64,6 +64,8 @@ def check_trace(trace: Path, follow: bool) -> None:
     from llada_tui.tui.sources.file import FileSource
     from llada_tui.tui.sources.follow import FollowSource
 
+    if trace.exists() and not trace.is_file() and not trace.is_dir():  # a pipe would be waited on forever
+        raise RunError(f"{trace}: not a regular file")
     if follow:
         source = FollowSource.open(trace)
         if source.reader is not None:

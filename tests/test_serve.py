@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import shutil
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import aiohttp
@@ -59,6 +61,19 @@ def test_a_trace_that_is_not_one_is_refused_before_serving(tmp_path, capsys, ser
     junk.write_bytes(b"\x93not a trace at all")
     code, err = refusal(["serve", str(junk)], capsys)
     assert code == 1 and err.startswith("llada-tui: error: ") and err.count("\n") == 1
+    assert servers.started == []
+
+
+@pytest.mark.parametrize("follow", [[], ["--follow"]])
+def test_a_pipe_is_refused_not_waited_on(tmp_path, capsys, servers, follow):
+    pipe = tmp_path / "pipe.trace"
+    os.mkfifo(pipe)  # opening it to read waits for a writer
+    writer = threading.Thread(target=lambda: open(pipe, "wb").close(), daemon=True)  # an empty one, if read
+    writer.start()
+    code, err = refusal(["serve", str(pipe), *follow, "--port", str(free_port())], capsys)
+    os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))  # the writer's wait ends
+    writer.join()
+    assert (code, err) == (1, f"llada-tui: error: {pipe}: not a regular file\n")
     assert servers.started == []
 
 
