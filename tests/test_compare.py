@@ -349,7 +349,9 @@ async def test_without_the_panels_the_picked_token_is_described_under_its_grid(p
         await pilot.press("end", "tab")
         index = index_of(pair[0])
         _, step, confidence = index.cell_at(0, 16)
-        assert shown(lines[0]).startswith(f"“The” committed at step {step + 1} · conf {confidence:.2f} · chosen from “")
+        assert shown(lines[0]).startswith(
+            f"“The” committed at step {step + 1} · conf {confidence:.2f} · alternatives “"
+        )
         assert shown(lines[1]) is None
         await pilot.press("v", *["tab"] * 23)  # B's reworded token, position 22
         assert b.grid.cursor == 22 and shown(lines[1]).startswith("“ total” committed at step ")

@@ -1,6 +1,6 @@
 """The token line: where the side panels are hidden (a narrow play, compare at 80x24), the picked
 token is described under the grid (its text, the step that committed it, its confidence, what
-it was chosen from or the guesses at the next step); Escape clears it. With the panels shown,
+its step's alternatives or the guesses at the next step); Escape clears it. With the panels shown,
 the Token panel says it and the line stays hidden."""
 
 from __future__ import annotations
@@ -43,9 +43,15 @@ async def test_a_narrow_play_hides_the_panels_and_describes_the_picked_token(tmp
         assert shown(app) is None  # nothing picked: no line
         await pilot.press("tab")
         _, step, confidence = index.cell_at(0, index.length)
-        (top, _), *_ = index.candidates(0, step)  # the guesses of the forward that committed it
-        assert index.text(top) == "The"
-        assert shown(app).startswith(f"“The” committed at step {step + 1} · conf {confidence:.2f} · chosen from “The”")
+        token_id = index.token_at(0, index.length)
+        others = [(i, p) for i, p in index.candidates(0, step) if i != token_id]  # its forward's other guesses
+        assert index.text(token_id) == "The" and len(others) == 2
+        assert shown(app).startswith(f"“The” committed at step {step + 1} · conf {confidence:.2f} · alternatives “")
+        alternatives = " ".join(f"“{index.text(i)}” {p:.2f}" for i, p in others)
+        committed = f"“The” committed at step {step + 1} · conf {confidence:.2f}"
+        assert describe(index, index.length, 0, 200, Style()).plain == (
+            f"{committed} · alternatives {alternatives} · pos 0 · block 1"
+        )
         await pilot.press("escape")
         assert shown(app) is None
 

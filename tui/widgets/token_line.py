@@ -3,8 +3,8 @@
 Shown only where the side panels are hidden (compare at 80x24, a narrow play; player.tcss
 decides), while a token is picked (Tab, a click, a find match; Escape clears it): the cursor
 then still says what it is on. Most important first, as the line is cut at the view's width:
-the token's text, when it was committed and how surely, what it was chosen from (or, masked,
-the model's guesses at the next step), then its position.
+the token's text, when it was committed and how surely, the alternatives its step had (or,
+masked, the model's guesses at the next step), then its position.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ def describe(recording: RunIndex, t: int, pos: int, width: int, dim: Style) -> T
         line.append_text(quoted(recording, token_id, text_width))
         done = "revised" if revised(recording, pos, step) else "committed"
         line.append(f" {done} at step {step + 1} · conf {confidence:.2f}")
-        row = recording.candidates(pos, step)  # the guesses of the forward that committed it
-        if row is not None:
-            _candidates(line, recording, "chosen from", row, text_width, dim)
+        row = recording.candidates(pos, step)  # the guesses of the forward that committed it, but itself
+        others = None if row is None else [(i, p) for i, p in row if i != token_id]
+        if others:
+            _candidates(line, recording, "alternatives", others, text_width, dim)
     line.append(f" · pos {pos} · block {pos // recording.header.block_length + 1}", dim)
     return line
 
