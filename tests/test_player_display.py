@@ -101,6 +101,33 @@ async def test_no_color_shows_the_commit_step_and_c_changes_it(tmp_path: Path, m
         assert "confidence dim <0.33" in app.query_one(LegendLine).render().plain
 
 
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 30)])
+@pytest.mark.parametrize("sample", ["lily.trace", "lily-wino.trace"])
+async def test_no_color_legends_keep_their_last_mark(sample: str, size: tuple[int, int], monkeypatch) -> None:
+    # the thirds' bounds ("dim ≤21 · plain · bold ≥43") once pushed "⋄ special", "re-masked" and the
+    # overlay's complete step off the end of the line
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = PlayerApp(FileSource.open(SAMPLES / sample))
+    revises = "wino" in sample
+    last_marks = {"step": "re-masked" if revises else "special", "order": "step 6" if revises else "step 47"}
+
+    def legend_on_screen() -> str:
+        place = app.query_one(LegendLine).region
+        return screen_text(app).splitlines()[place.y][place.x : place.right].rstrip()
+
+    async with app.run_test(size=size) as pilot:
+        await started(app, pilot)
+        await pilot.press("end")
+        for keys, mode in (([], "step"), (["c"], "step"), (["o"], "order")):
+            await pilot.press(*keys)
+            await pilot.pause()
+            shown = legend_on_screen()
+            assert shown.endswith(last_marks[mode]) and "…" not in shown, (keys, shown)
+
+
 # ---------------------------------------------------------------------- notices
 
 

@@ -139,7 +139,8 @@ def legend(
     player.tcss's looks) or with its colour on the scale. Compact (a narrow screen): shorter
     labels, so that every mark keeps its place. With revisions (a sampler that revises), the
     marks of revised and re-masked cells too, in the room of the long labels (and, compact, of
-    the other marks).
+    the other marks). Without colour, where labels are short, "dim→bold" stands for the thirds'
+    bounds (the help names the thirds).
     """
     short = compact or revisions  # the revising marks take the room of the longer labels
     if mode is ColourMode.STEP:
@@ -147,7 +148,9 @@ def legend(
     else:
         label = "conf " if short else "confidence "
     pieces: list[Piece] = []
-    if monochrome:
+    if monochrome and short:  # the thirds' bounds would take the room of the marks after them
+        pieces += [(label, None), ("dim", "early-mono"), ("→", None), ("bold", "late-mono"), (" ", None)]
+    elif monochrome:
         dim, bold = _thirds_shown(mode, total_steps)
         pieces += [(label, None), (f"dim {dim}", "early-mono"), (" · ", None), ("plain", None), (" · ", None)]
         pieces += [(f"bold {bold}", "late-mono"), (" ", None)]
@@ -173,7 +176,8 @@ def order_legend(complete_step: int | None, monochrome: bool, width: int, compac
     at which it was complete (the timeline's ◆), or that the text has no answer span."""
     pieces: list[Piece] = []
     if monochrome:
-        pieces += [("order ", None), ("dim first", "early-mono"), (" · plain · ", None), ("bold last", "late-mono")]
+        pieces += [] if compact else [("order ", None)]
+        pieces += [("dim first", "early-mono"), (" · " if compact else " · plain · ", None), ("bold last", "late-mono")]
     else:
         pieces.append(("order: first " if not compact else "first ", "scale-label"))
         for i in range(width):
@@ -184,7 +188,8 @@ def order_legend(complete_step: int | None, monochrome: bool, width: int, compac
         return pieces + [("  no “answer is …” in the text", None)]
     if not compact:
         pieces += [("  ", None), ("answer is", "lead-in")]
-    return pieces + [(" ", None), ("answer", "answer"), (f" {ANSWER_MARK} complete at step {complete_step}", None)]
+    complete = "at step" if compact and monochrome else "complete at step"  # the step is what must not be cut
+    return pieces + [(" ", None), ("answer", "answer"), (f" {ANSWER_MARK} {complete} {complete_step}", None)]
 
 
 def differs_legend(monochrome: bool) -> list[Piece]:
