@@ -9,13 +9,12 @@ re-masking tokens outside the chat format.
 from __future__ import annotations
 
 import json
-import os
 import re
 import statistics
-import threading
 from pathlib import Path
 
 import pytest
+from named_pipes import named_pipe
 
 from llada_tui.cli.main import main
 from llada_tui.core.answer_order import answer_order, find_span
@@ -275,13 +274,8 @@ def test_mistakes_are_one_line(args: list[str], code: int, message: str, capsys:
 
 
 def test_a_pipe_is_refused_not_waited_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pipe = tmp_path / "pipe.trace"
-    os.mkfifo(pipe)  # opening it to read waits for a writer
-    writer = threading.Thread(target=lambda: open(pipe, "wb").close(), daemon=True)  # an empty one, if read
-    writer.start()
-    code, out, err = run_cli(capsys, SAMPLES / "lily.trace", pipe)
-    os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))  # the writer's wait ends
-    writer.join()
+    with named_pipe(tmp_path / "pipe.trace") as pipe:  # opening it to read would wait for a writer
+        code, out, err = run_cli(capsys, SAMPLES / "lily.trace", pipe)
     assert (code, out) == (1, "") and err == f"llada-tui: error: {pipe}: not a regular file\n"
 
 

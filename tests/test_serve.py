@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
 import shutil
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import aiohttp
 import pytest
 from browser import ESCAPES, free_port, served_player
+from named_pipes import named_pipe
 
 from llada_tui.cli import serve
 from llada_tui.cli.main import main
@@ -66,13 +65,8 @@ def test_a_trace_that_is_not_one_is_refused_before_serving(tmp_path, capsys, ser
 
 @pytest.mark.parametrize("follow", [[], ["--follow"]])
 def test_a_pipe_is_refused_not_waited_on(tmp_path, capsys, servers, follow):
-    pipe = tmp_path / "pipe.trace"
-    os.mkfifo(pipe)  # opening it to read waits for a writer
-    writer = threading.Thread(target=lambda: open(pipe, "wb").close(), daemon=True)  # an empty one, if read
-    writer.start()
-    code, err = refusal(["serve", str(pipe), *follow, "--port", str(free_port())], capsys)
-    os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))  # the writer's wait ends
-    writer.join()
+    with named_pipe(tmp_path / "pipe.trace") as pipe:  # opening it to read would wait for a writer
+        code, err = refusal(["serve", str(pipe), *follow, "--port", str(free_port())], capsys)
     assert (code, err) == (1, f"llada-tui: error: {pipe}: not a regular file\n")
     assert servers.started == []
 
