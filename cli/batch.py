@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rich.console import Console
 from rich.progress import (
@@ -50,11 +50,15 @@ from llada_tui.core.records import Header, Step
 
 if TYPE_CHECKING:
     from llada_tui.core.recording import Engine
+    from llada_tui.core.tokenizer import LLaDATokenizer
 
 MAX_BATCH_SIZE = 1024
 RECORDED = (TraceState.MISSING, TraceState.INCOMPLETE)  # what a run records; the rest it keeps or leaves alone
 CUDA_BATCH_SIZE = 8  # prompts per forward on a GPU unless --batch-size says otherwise
 CPU_BATCH_SIZE = 1  # a CPU is busy with one already: batching there saves little
+RENDER_CHUNK = 64  # prompts whose chats one sandboxed process renders
+RENDER_CHUNK_CHARS = 1 << 20
+STAND_IN = "prompt"  # what make_header is given to encode in place of each job's prompt (see plan)
 
 
 def add_batch_arguments(record: argparse.ArgumentParser) -> None:
@@ -114,12 +118,16 @@ def run_batch(args: argparse.Namespace) -> int:
     out_dir = check_out_dir(args.out_dir, args.prompts)
     console = Console(stderr=True, highlight=False)
     jobs, bad = read_prompts(args.prompts, base)
-    jobs, refused = checked_against_checkpoint(args.model, jobs)
+    with Progress(console=console, transient=True, disable=not (rank.leads and console.is_terminal)) as progress:
+        checking = progress.add_task("checking prompts", total=len(jobs))
+        encoded, refused = checked_against_checkpoint(
+            args.model, jobs, lambda done, total: progress.update(checking, completed=done, total=total)
+        )
     bad = sorted([*bad, *refused], key=lambda line: line.line)
     if rank.leads:
         for line in bad:
             warn(console, f"{args.prompts}:{line.line}: {line.reason}; skipped")
-    if not jobs:
+    if not encoded:
         raise RunError(f"{args.prompts}: no usable prompt")
     from llada_tui.core.threads import use_threads
 
@@ -148,7 +156,7 @@ def run_batch(args: argparse.Namespace) -> int:
             raise RunError(str(error)) from None
     # The batches are made from the whole file, the same on every rank, and shared out whole: a
     # prompt shares its forward with the same others however many ranks there are.
-    everything = [plan(engine, job, out_dir) for job in jobs]
+    everything = [plan(engine, item, out_dir) for item in encoded]
     shares = rank.share(list(batches(everything, batch_size)))
     planned = [item for batch in shares for item in batch]
     with Progress(console=console, transient=True, disable=not show) as progress:
@@ -173,7 +181,7 @@ def run_batch(args: argparse.Namespace) -> int:
         complete = sum(entry["status"] == TraceState.COMPLETE.value for entry in entries)
         kept = sum(item.state == TraceState.COMPLETE for item in planned)
         console.print(
-            f"{complete} of {len(jobs)} prompts have a complete trace"
+            f"{complete} of {len(encoded)} prompts have a complete trace"
             + (f" ({kept} kept from an earlier run)" if rank.world == 1 and kept else "")
             + (f"; {len(bad)} bad line{'s' if len(bad) != 1 else ''} skipped" if bad else "")
             + f"; index: {inert_text(str(index))}",
@@ -222,11 +230,19 @@ def read_prompts(path: Path, base: SamplingOptions) -> tuple[list[PromptJob], li
     return read_prompt_file(path, base)
 
 
-def checked_against_checkpoint(model: str | None, jobs: list[PromptJob]) -> tuple[list[PromptJob], list[BadLine]]:
-    """Each job with the checkpoint's default lengths filled in, its options and prompt checked
-    against the checkpoint (its tokenizer and chat template), before torch starts; the others as bad lines."""
+class Encoded(NamedTuple):
+    job: PromptJob  # with the checkpoint's default lengths filled in
+    prompt_ids: list[int]  # the prompt as the model sees it (chat template and all)
+
+
+def checked_against_checkpoint(
+    model: str | None, jobs: list[PromptJob], progress: Callable[[int, int], None]
+) -> tuple[list[Encoded], list[BadLine]]:
+    """Each job with the checkpoint's default lengths filled in, its options checked and its prompt
+    encoded by the checkpoint's tokenizer and chat template, before torch starts; the others as bad
+    lines. `progress(done, total)` follows the prompts."""
     from llada_tui.core.checkpoint import ModelLoadError, resolve_checkpoint, sampling_defaults
-    from llada_tui.core.tokenizer import encode_prompt, load_tokenizer
+    from llada_tui.core.tokenizer import load_tokenizer
 
     try:
         checkpoint = resolve_checkpoint(model)
@@ -234,25 +250,80 @@ def checked_against_checkpoint(model: str | None, jobs: list[PromptJob]) -> tupl
         tokenizer = load_tokenizer(checkpoint)
     except ModelLoadError as error:
         raise RunError(str(error)) from None
-    good, bad = [], []
+    checked, bad = [], []
     for job in jobs:
         try:
             options = job.options.with_lengths(defaults)
             check_options(options)
-            encode_prompt(
-                tokenizer, job.prompt, chat_template=options.chat_template, parse_special=options.parse_special
-            )
-        except (OptionError, ValueError, ModelLoadError) as error:
+        except OptionError as error:
             bad.append(BadLine(job.line, str(error).strip().splitlines()[0]))
             continue
-        good.append(PromptJob(job.line, job.id, job.prompt, options))
+        checked.append(PromptJob(job.line, job.id, job.prompt, options))
+    good: list[Encoded] = []
+    for chunk in render_chunks(checked):
+        for job, ids in zip(chunk, encode_chunk(tokenizer, chunk)):
+            if isinstance(ids, BadLine):
+                bad.append(ids)
+            else:
+                good.append(Encoded(job, ids))
+        progress(len(good) + len(bad), len(jobs))
     return good, bad
 
 
-def plan(engine: Engine, job: PromptJob, out_dir: Path) -> Planned:
+def render_chunks(jobs: list[PromptJob]) -> Iterator[list[PromptJob]]:
+    """Runs of jobs whose chats one sandboxed render can make: the same chat settings, and at most
+    RENDER_CHUNK prompts or RENDER_CHUNK_CHARS characters (the child has a budget)."""
+    chunk: list[PromptJob] = []
+    chars = 0
+    for job in jobs:
+        settings = (job.options.chat_template, job.options.parse_special)
+        if chunk and (
+            settings != (chunk[0].options.chat_template, chunk[0].options.parse_special)
+            or len(chunk) == RENDER_CHUNK
+            or chars + len(job.prompt) > RENDER_CHUNK_CHARS
+        ):
+            yield chunk
+            chunk, chars = [], 0
+        chunk.append(job)
+        chars += len(job.prompt)
+    if chunk:
+        yield chunk
+
+
+def encode_chunk(tokenizer: LLaDATokenizer, chunk: list[PromptJob]) -> list[list[int] | BadLine]:
+    """The prompt ids of a chunk's jobs, their chats rendered by one child process (a start-up of
+    about 0.2 s, not one each); where that fails, each alone, so that the failure is its line's."""
+    from llada_tui.core.checkpoint import ModelLoadError
+    from llada_tui.core.tokenizer import encode_prompt
+
+    settings = chunk[0].options
+    if settings.chat_template and len(chunk) > 1:
+        try:
+            return tokenizer.apply_chat_template_batch([job.prompt for job in chunk], settings.parse_special)
+        except (ValueError, ModelLoadError):
+            pass  # a prompt the template or the tokenizer refuses: which one, found below
+    encoded: list[list[int] | BadLine] = []
+    for job in chunk:
+        try:
+            ids = encode_prompt(
+                tokenizer, job.prompt, chat_template=settings.chat_template, parse_special=settings.parse_special
+            )
+        except (ValueError, ModelLoadError) as error:
+            encoded.append(BadLine(job.line, str(error).strip().splitlines()[0]))
+            continue
+        encoded.append(ids)
+    return encoded
+
+
+def plan(engine: Engine, encoded: Encoded, out_dir: Path) -> Planned:
+    """The job's run as its trace will begin. make_header encodes the prompt it is given (a sandboxed
+    render per call); it is given STAND_IN (rendered once, then cached), and the job's own text and
+    ids, encoded already with the others, take its place."""
     from llada_tui.core import recording
 
-    header = recording.make_header(engine, job.prompt, recording.resolve_params(engine, job.options))
+    job = encoded.job
+    stand_in = recording.make_header(engine, STAND_IN, recording.resolve_params(engine, job.options))
+    header = replace(stand_in, prompt_text=job.prompt, prompt_ids=encoded.prompt_ids)
     return Planned(job, header, out_dir / job.trace_name)
 
 

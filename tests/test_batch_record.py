@@ -280,6 +280,38 @@ def test_prompt_file_lines(tmp_path: Path) -> None:
     assert bad[-1].reason == "not JSON: Expecting ',' delimiter at column 15"
 
 
+def test_the_prompts_are_rendered_a_chunk_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chat template is rendered in a sandboxed child process (about 0.2 s to start): once per
+    chunk of prompts, not twice per prompt (5000 prompts took half an hour before anything showed).
+    A prompt the tokenizer refuses is still its own line's; every trace holds its prompt's ids."""
+    from llada_tui.cli import batch as batch_command
+    from llada_tui.core import chat_template
+    from llada_tui.core.checkpoint import resolve_checkpoint
+    from llada_tui.core.tokenizer import load_tokenizer
+
+    renders = []
+    render = chat_template.render_in_child
+    monkeypatch.setattr(chat_template, "render_in_child", lambda *a: renders.append(a) or render(*a))
+    monkeypatch.setattr(batch_command, "RENDER_CHUNK", 4)
+    chat_template.render_chats.cache_clear()
+    lines = [{"prompt": RATE.format(n, 2, 3, 4), "id": f"r{n}"} for n in range(10, 19)]
+    lines[5] = {"prompt": "a mask <|mdm_mask|> typed in", "parse_special": True, "id": "masked"}
+    lines[6] = {"prompt": "raw text, no chat", "chat_template": False, "id": "raw"}
+    code, out_dir = batch(tmp_path, "--steps", "2", "--gen-length", "8", "--block-length", "8", prompts=lines)
+    assert code == 0
+    assert "prompts.jsonl:6: the prompt contains the mask token" in capsys.readouterr().err
+    # chunks: lines 1-4, 5, 6 (parse_special; refused), 7 (no chat), 8-9: 4 renders, and 1 of the stand-in
+    assert len(renders) == 5
+    tokenizer = load_tokenizer(resolve_checkpoint(None))
+    for line in lines[:5] + lines[7:]:
+        header = load_trace(out_dir / f"{line['id']}.trace").header
+        assert header.prompt_text == line["prompt"]
+        assert list(header.prompt_ids) == tokenizer.apply_chat_template(line["prompt"])
+    assert list(load_trace(out_dir / "raw.trace").header.prompt_ids) == tokenizer.encode("raw text, no chat")
+
+
 def test_prompt_file_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A line that is not UTF-8, or too long to hold a usable prompt, is one bad line; a byte-order
     mark before the first is dropped; an id Windows keeps for a device gets a leading '_'."""
