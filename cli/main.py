@@ -27,14 +27,18 @@ from llada_tui.core.records import TraceError
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stderr is None:  # started with 2>&-: errors go nowhere, as the user asked
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    if sys.stdout is None:  # started with >&-: what was asked for has nowhere to go
+        return fail("standard output is closed", 1)
     for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets an escape
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # reported by the command's own parser, with its own usage line
-        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
+        args, unknown = parser.parse_known_args(argv)  # --help writes here, to a stdout that may be full
+        if unknown:  # reported by the command's own parser, with its own usage line
+            args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return args.handler(args)
     except (UsageError, OptionError) as error:
         return fail(error, 2)
@@ -60,6 +64,8 @@ def fail(error: object, code: int) -> int:
 def describe_os_error(error: OSError) -> str:
     if error.filename is not None and error.strerror:
         return f"{error.filename}: {error.strerror.lower()}"
+    if error.strerror:  # no file named: a write to an open file or to standard output (> /dev/full)
+        return error.strerror.lower()
     return str(error)
 
 

@@ -321,3 +321,23 @@ def test_a_reader_that_goes_away_ends_the_output_quietly() -> None:
         os.close(write_end)
     assert done.stderr == b""
     assert done.returncode == 141
+
+
+def test_a_closed_or_full_standard_output_is_one_line() -> None:
+    trace = Path(__file__).parent.parent / "sample_traces" / "lily.trace"
+    cli = [sys.executable, "-m", "llada_tui.cli"]
+    closed = subprocess.run(
+        [*cli, "info", str(trace)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        close_fds=True,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+        timeout=60,
+    )
+    assert (closed.returncode, closed.stderr) == (1, b"llada-tui: error: standard output is closed\n")
+    if Path("/dev/full").exists():  # every write to it fails: a full disk
+        for args in (["--help"], ["info", str(trace)]):
+            with open("/dev/full", "w") as full:
+                done = subprocess.run([*cli, *args], stdout=full, stderr=subprocess.PIPE, timeout=60)
+            assert (done.returncode, done.stderr) == (1, b"llada-tui: error: no space left on device\n"), args
