@@ -328,7 +328,7 @@ def plan(engine: Engine, encoded: Encoded, out_dir: Path) -> Planned:
 
 
 def describe(state: TraceState) -> str:
-    return "another prompt's or run's finished trace" if state == TraceState.OTHER_RUN else "a file that is not a trace"
+    return "another prompt's or run's trace" if state == TraceState.OTHER_RUN else "a file that is not a trace"
 
 
 def batches(items: list[Planned], size: int) -> Iterator[list[Planned]]:

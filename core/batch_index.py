@@ -2,7 +2,8 @@
 
 Everything is read back from the traces themselves, so a batch can be stopped anywhere (a rank
 killed, the machine gone) and rerun: a complete trace of the same prompt and parameters is kept,
-an incomplete one recorded again, a file that is something else left alone. `index.jsonl` has
+an incomplete one recorded again, a file that is something else (another run's trace, finished
+or not, or no trace at all) left alone. `index.jsonl` has
 one line per line of the prompts file, in order. Nothing here imports torch.
 """
 
@@ -27,7 +28,7 @@ class TraceState(Enum):
     MISSING = "missing"  # not recorded yet
     COMPLETE = "complete"  # this prompt with these parameters, finished: kept
     INCOMPLETE = "incomplete"  # cut short, interrupted or failed: recorded again
-    OTHER_RUN = "other run"  # a finished trace of another prompt, model or parameters: left alone
+    OTHER_RUN = "other run"  # a trace of another prompt, model or parameters, finished or not: left alone
     NOT_A_TRACE = "not a trace"  # a file that cannot be read as a trace: left alone
 
 
@@ -45,8 +46,8 @@ def read_trace(path: Path, header: Header) -> tuple[TraceState, Trace | None, st
     except (TraceError, OSError) as error:
         return TraceState.NOT_A_TRACE, None, str(error)
     if not same_run(trace.header, header):
-        # An unfinished trace of another run is ours from an earlier batch, as good as missing.
-        return (TraceState.OTHER_RUN if trace.complete else TraceState.INCOMPLETE), trace, None
+        # Even unfinished, it may be nobody's batch (a user's interrupted `live`): never recorded over
+        return TraceState.OTHER_RUN, trace, None
     return (TraceState.COMPLETE if trace.complete else TraceState.INCOMPLETE), trace, None
 
 

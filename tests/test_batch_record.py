@@ -165,9 +165,23 @@ def test_a_rerun_leaves_what_is_not_its_own_alone(tmp_path: Path, capsys: pytest
         Path(__file__).parent.parent / "sample_traces" / "lily.trace"
     ).read_bytes()
     assert "rate-a.trace holds a file that is not a trace; left alone" in err
-    assert "rate-b.trace holds another prompt's or run's finished trace; left alone" in err
+    assert "rate-b.trace holds another prompt's or run's trace; left alone" in err
     statuses = [json.loads(line)["status"] for line in (out_dir / "index.jsonl").read_text().splitlines()]
     assert statuses == ["not a trace", "other run"]
+
+
+def test_an_unfinished_trace_of_another_run_is_left_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a user's interrupted run that happens to bear a line's name: not this batch's to record over
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    lily = (Path(__file__).parent.parent / "sample_traces" / "lily.trace").read_bytes()
+    (out_dir / "rate-a.trace").write_bytes(lily[: len(lily) // 2])
+    code, _ = batch(tmp_path, prompts=PROMPTS[:2])
+    assert code == 0
+    assert (out_dir / "rate-a.trace").read_bytes() == lily[: len(lily) // 2]
+    assert "rate-a.trace holds another prompt's or run's trace; left alone" in capsys.readouterr().err
+    statuses = [json.loads(line)["status"] for line in (out_dir / "index.jsonl").read_text().splitlines()]
+    assert statuses == ["other run", "complete"]
 
 
 def test_the_index_replaces_only_an_index(
@@ -516,6 +530,6 @@ def test_a_trace_of_the_prompt_with_other_options_is_another_run(
     assert code == 0
     code, _ = batch(tmp_path, "--block-length", "16", prompts=PROMPTS[:1])  # the same prompt, other blocks
     assert code == 0
-    assert "rate-a.trace holds another prompt's or run's finished trace; left alone" in capsys.readouterr().err
+    assert "rate-a.trace holds another prompt's or run's trace; left alone" in capsys.readouterr().err
     assert (out_dir / "rate-a.trace").read_bytes() == kept
     assert json.loads((out_dir / "index.jsonl").read_text())["status"] == "other run"
