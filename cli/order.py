@@ -88,12 +88,13 @@ def span_pattern(source: str | None) -> re.Pattern[str] | None:
 
 
 def trace_files(names: list[str]) -> list[Path]:
-    """The traces named: files as given, folders as every *.trace in them (sorted); checked first."""
+    """The traces named: files as given, folders as every *.trace in them (in name order, numbers by
+    value: p2 before p10, as a batch's default ids come); checked first."""
     paths: list[Path] = []
     for name in names:
         path = Path(name)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.trace") if p.is_file())
+            found = sorted((p for p in path.glob("*.trace") if p.is_file()), key=natural_order)
             if not found:
                 raise RunError(f"{name}: no .trace files in this folder")
             paths.extend(found)
@@ -104,6 +105,12 @@ def trace_files(names: list[str]) -> list[Path]:
         else:
             raise RunError(f"{name}: no such file")
     return paths
+
+
+def natural_order(path: Path) -> list[int | str]:
+    """A sort key: the name's runs of digits by their value, the rest as text."""
+    parts = re.split(r"(\d+)", path.name)  # text, digits, text, …: the digits at odd places, so two
+    return [int(part) if i % 2 else part for i, part in enumerate(parts)]  # keys compare like with like
 
 
 def measure(paths: list[Path], pattern: re.Pattern[str] | None) -> Iterator[Measured]:

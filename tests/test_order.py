@@ -224,6 +224,15 @@ def test_a_folder_is_every_trace_in_it_and_json_is_a_list(tmp_path: Path, capsys
     assert [d["span"]["text"] for d in documents] == ["72", "(b) populated areas"]
 
 
+def test_a_folder_lists_numbered_names_by_their_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("p10.trace", "p9.trace", "p1.trace", "lily-2b.trace", "lily-10a.trace", "1²2.trace"):
+        (tmp_path / name).write_bytes((SAMPLES / "lily.trace").read_bytes())  # a batch's default ids: p<line>
+    code, out, _ = run_cli(capsys, tmp_path, "--json")
+    assert code == 0
+    names = [Path(d["trace"]).name for d in json.loads(out)]
+    assert names == ["1²2.trace", "lily-2b.trace", "lily-10a.trace", "p1.trace", "p9.trace", "p10.trace"]
+
+
 def test_the_table_has_a_row_a_summary_and_a_strip_per_trace(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, SAMPLES / "lily.trace", SAMPLES / "sammy.trace")
     lines = out.splitlines()
