@@ -176,7 +176,8 @@ def order_legend(complete_step: int | None, monochrome: bool, width: int, compac
     at which it was complete (the timeline's ◆), or that the text has no answer span."""
     pieces: list[Piece] = []
     if monochrome:
-        pieces += [] if compact else [("order ", None)]
+        if not compact:
+            pieces.append(("order ", None))
         pieces += [("dim first", "early-mono"), (" · " if compact else " · plain · ", None), ("bold last", "late-mono")]
     else:
         pieces.append(("order: first " if not compact else "first ", "scale-label"))
