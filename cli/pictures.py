@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from llada_tui.cli.failures import RunError, UsageError
+from llada_tui.cli.output_file import write_output
 from llada_tui.core.run_index import RunIndex
 from llada_tui.core.trace_reader import Trace
 
@@ -128,5 +129,4 @@ def write_picture(args: argparse.Namespace, trace: Trace) -> None:
     if args.output is None:
         sys.stdout.write(data.decode("ascii"))
         return
-    with open(args.output, "wb" if args.force else "xb") as file:
-        file.write(data)
+    write_output(args.output, data, args.force)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llada_tui.cli.failures import UsageError, check_output
+from llada_tui.cli.output_file import write_output
 from llada_tui.cli.pictures import PICTURES, check_picture_arguments, progress_bar, write_picture
 from llada_tui.core.inert import inert_text
 from llada_tui.core.run_index import RunIndex
@@ -120,8 +121,7 @@ def run_export(args: argparse.Namespace) -> int:
         with progress_bar("encoding steps") as progress:
             text = export_json(trace, with_candidates=args.candidates, progress=progress)
         if args.output:
-            with open(args.output, "w" if args.force else "x", encoding="utf-8") as file:
-                file.write(text + "\n")
+            write_output(args.output, (text + "\n").encode("utf-8"), args.force)
         else:
             sys.stdout.write(text + "\n")
     if trace.warning:

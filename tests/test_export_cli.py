@@ -114,6 +114,39 @@ def test_an_existing_file_is_kept_without_force(kind: str, tmp_path: Path, capsy
         assert mine.read_bytes() != b"my work"
 
 
+@pytest.mark.parametrize("format", ["json", "svg"])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_write_that_fails_leaves_no_part_of_a_file(
+    format: str, force: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llada_tui.cli import output_file
+
+    class FullDisk:  # a file whose every write fails halfway, as on a disk that fills up
+        def __init__(self, file) -> None:  # noqa: ANN001
+            self.file = file
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.file.close()
+
+        def write(self, data: bytes) -> None:
+            self.file.write(data[: len(data) // 2])
+            self.file.flush()
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(output_file, "open", lambda *args: FullDisk(builtins.open(*args)), raising=False)
+    out = tmp_path / f"lily.{format}"
+    if force:
+        out.write_text("the picture from before")
+    assert main(["export", str(LILY), "--format", format, "-o", str(out), *(["--force"] if force else [])]) == 1
+    assert one_error_line(capsys.readouterr().err) == "llada-tui: error: no space left on device"
+    assert [p.name for p in tmp_path.iterdir()] == ([out.name] if force else [])  # no temporary file left
+    if force:
+        assert out.read_text() == "the picture from before"
+
+
 def test_json_shows_its_progress_a_step_at_a_time(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
     """A big trace's candidates take seconds to encode: the bar follows the steps; the document is as ever."""
     from contextlib import contextmanager
