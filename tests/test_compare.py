@@ -321,7 +321,13 @@ async def test_a_click_on_a_runs_header_shows_that_runs_info(pair: tuple[Path, P
 
 @pytest.mark.parametrize(
     ("size", "side_by_side", "panels"),
-    [((80, 24), False, False), ((120, 40), False, True), ((200, 50), True, False), ((240, 50), True, True)],
+    [
+        ((80, 24), False, False),
+        ((100, 40), False, True),
+        ((120, 30), False, False),  # stacked, each run's panels would be 12 rows
+        ((160, 40), True, False),  # side by side, 80 columns a run: the answer keeps them
+        ((200, 50), True, True),
+    ],
 )
 async def test_the_layout_follows_the_terminal(
     pair: tuple[Path, Path], size: tuple[int, int], side_by_side: bool, panels: bool

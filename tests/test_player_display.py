@@ -104,12 +104,15 @@ async def test_no_color_shows_the_commit_step_and_c_changes_it(tmp_path: Path, m
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 30)])
+@pytest.mark.parametrize("no_color", [True, False])
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 30)])
 @pytest.mark.parametrize("sample", ["lily.trace", "lily-wino.trace"])
-async def test_no_color_legends_keep_their_last_mark(sample: str, size: tuple[int, int], monkeypatch) -> None:
-    # the thirds' bounds ("dim ≤21 · plain · bold ≥43") once pushed "⋄ special", "re-masked" and the
-    # overlay's complete step off the end of the line
-    monkeypatch.setenv("NO_COLOR", "1")
+async def test_legends_keep_their_last_mark(sample: str, size: tuple[int, int], no_color: bool, monkeypatch) -> None:
+    # without colour the thirds' bounds ("dim ≤21 · plain · bold ≥43") pushed "⋄ special", "re-masked" and
+    # the overlay's complete step off the end of the line; at 100 columns, beside the panels, so did the
+    # full wording in colour
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
     app = PlayerApp(FileSource.open(SAMPLES / sample))
     revises = "wino" in sample
     last_marks = {"step": "re-masked" if revises else "special", "order": "step 6" if revises else "step 47"}

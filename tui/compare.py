@@ -30,8 +30,9 @@ from llada_tui.tui.trace_view import TraceView
 from llada_tui.tui.widgets.compare_header import CompareHeader
 
 SIDE_BY_SIDE = 160  # columns from which the runs sit side by side
-# The side panels (token, step) need room: a view at least this wide, a screen this high when stacked.
-PANELS_WIDTH = 120
+# The side panels (token, step) need room: a view at least this wide (its answer keeps 60 columns
+# beside them), a screen this high when stacked.
+PANELS_WIDTH = 100
 PANELS_HEIGHT = 40
 
 COMPARE_WORDS = [

@@ -28,7 +28,7 @@ from textual.widgets import Input, Static
 from llada_tui.core.inert import inert_block
 from llada_tui.core.run_index import RunIndex
 from llada_tui.tui.order_overlay import OrderOverlay
-from llada_tui.tui.palette import ColourMode, differs_legend, legend, order_legend
+from llada_tui.tui.palette import ColourMode, Piece, differs_legend, legend, order_legend
 from llada_tui.tui.playback import Playback, State
 from llada_tui.tui.search import Match, find_text
 from llada_tui.tui.sources.messages import HeaderArrived, Quiet, RunEnded, SourceFailed, Status, StepsArrived
@@ -261,17 +261,22 @@ class TraceView(Vertical):
 
     def _show_legend(self) -> None:
         if self.recording.ready:
-            narrow, total = self.outer_size.width < NARROW, self.recording.total_steps  # the view's: compare holds two
-            revisions = self.recording.header.revises  # marks to explain too: a shorter scale
-            width = 4 if narrow else 8 if revisions else 16
-            if self.mode is ColourMode.ORDER:
-                complete = self.overlay.complete_step if self.overlay is not None else None
-                shown = order_legend(complete, self.app.no_color, 4 if narrow else 8, narrow)
-            else:
-                shown = legend(self.mode, total, self.app.no_color, width, narrow, revisions)
-            if self.differs:  # compare, where this run has tokens the other's text lacks
-                shown += differs_legend(self.app.no_color)
-            self.query_one(LegendLine).set_legend(shown)
+            narrow = self.outer_size.width < NARROW  # the view's: compare holds two
+            # beside the side panels a wide view's legend may not fit either: the compact one then
+            wordings = [self._legend_words(compact) for compact in ((True,) if narrow else (False, True))]
+            self.query_one(LegendLine).set_legend(*wordings)
+
+    def _legend_words(self, compact: bool) -> list[Piece]:
+        revisions = self.recording.header.revises  # marks to explain too: a shorter scale
+        width = 4 if compact else 8 if revisions else 16
+        if self.mode is ColourMode.ORDER:
+            complete = self.overlay.complete_step if self.overlay is not None else None
+            words = order_legend(complete, self.app.no_color, 4 if compact else 8, compact)
+        else:
+            words = legend(self.mode, self.recording.total_steps, self.app.no_color, width, compact, revisions)
+        if self.differs:  # compare, where this run has tokens the other's text lacks
+            words += differs_legend(self.app.no_color)
+        return words
 
     def _sync(self, keep_in_view: bool | None = None) -> None:
         """Bring the timer and the screen up to the playback, after anything moved it.

@@ -28,17 +28,30 @@ class LegendLine(Static):
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
-        self._legend = Text()
+        self._legends: list[Text] = []  # the legend's wordings, fullest first
         self._timer: Timer | None = None
         self.notice = ""  # the notice shown now, plain text ("" when the legend is shown)
 
-    def set_legend(self, legend: list[Piece]) -> None:
-        """Show the legend (palette.legend), each piece in its look."""
-        self._legend = Text(no_wrap=True, overflow="ellipsis")
-        for text, style in legend:
-            self._legend.append(text, look(self, style) if isinstance(style, str) else style)
+    def set_legend(self, *wordings: list[Piece]) -> None:
+        """Show the legend (palette.legend), each piece in its look: the first of its wordings (the
+        fullest first) that fits the line, so that its last mark is never the one cut off."""
+        self._legends = []
+        for wording in wordings:
+            legend = Text(no_wrap=True, overflow="ellipsis")
+            for text, style in wording:
+                legend.append(text, look(self, style) if isinstance(style, str) else style)
+            self._legends.append(legend)
         if not self.notice:
-            self.update(self._legend, layout=False)
+            self._show_legend()
+
+    def on_resize(self) -> None:
+        if not self.notice:
+            self._show_legend()
+
+    def _show_legend(self) -> None:
+        room = self.content_size.width  # 0 before the first layout: then the fullest, for now
+        fitting = (legend for legend in self._legends if not room or legend.cell_len <= room)
+        self.update(next(fitting, self._legends[-1] if self._legends else Text()), layout=False)
 
     def show_notice(self, message: str, title: str = "", severity: str = "information") -> None:
         if severity not in SEVERITY_MARKS:
@@ -57,4 +70,4 @@ class LegendLine(Static):
 
     def clear_notice(self) -> None:
         self.notice = ""
-        self.update(self._legend, layout=False)
+        self._show_legend()
