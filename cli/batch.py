@@ -31,7 +31,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from llada_tui.cli.failures import RunError, UsageError, check_writable
+from llada_tui.cli.failures import RunError, UsageError, check_writable, refuse_pipes_and_devices
 from llada_tui.cli.sampling import require_engine, sampling_options
 from llada_tui.core.batch_index import (
     INDEX_NAME,
@@ -221,12 +221,11 @@ def check_out_dir(path: Path, prompts: Path) -> Path:
 
 
 def read_prompts(path: Path, base: SamplingOptions) -> tuple[list[PromptJob], list[BadLine]]:
+    refuse_pipes_and_devices(path)
     if path.is_dir():
         raise RunError(f"{path} is a folder, not a prompts file")
     if not path.exists():
         raise RunError(f"{path}: no such file")
-    if not path.is_file():  # a device or a pipe: read whole, it may never end
-        raise RunError(f"{path}: not a regular file")
     return read_prompt_file(path, base)
 
 

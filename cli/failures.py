@@ -14,6 +14,13 @@ class RunError(Exception):
     """A failure the user can act on (missing model, no GPU, ...); one line, exit status 1."""
 
 
+def refuse_pipes_and_devices(path: Path, name: str | None = None) -> None:
+    """Refuse a path that is there but is neither a file nor a folder: a pipe with no writer, a
+    device, read whole, may never end (`name`: the path as the user wrote it)."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise RunError(f"{name or path}: not a regular file")
+
+
 def check_output(path: Path, force: bool) -> None:
     """Refuse, before any slow work, an output file that would overwrite something or cannot be made."""
     if path.is_dir():

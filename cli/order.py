@@ -21,7 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from llada_tui.cli.failures import RunError, UsageError
+from llada_tui.cli.failures import RunError, UsageError, refuse_pipes_and_devices
 from llada_tui.core.answer_order import AnswerOrder, answer_order
 from llada_tui.core.inert import inert_text
 from llada_tui.core.records import Header, TraceError
@@ -93,6 +93,7 @@ def trace_files(names: list[str]) -> list[Path]:
     paths: list[Path] = []
     for name in names:
         path = Path(name)
+        refuse_pipes_and_devices(path, name)
         if path.is_dir():
             found = sorted((p for p in path.glob("*.trace") if p.is_file()), key=natural_order)
             if not found:
@@ -100,8 +101,6 @@ def trace_files(names: list[str]) -> list[Path]:
             paths.extend(found)
         elif path.is_file():
             paths.append(path)
-        elif path.exists():  # a pipe with no writer, a device: read, it may never end
-            raise RunError(f"{name}: not a regular file")
         else:
             raise RunError(f"{name}: no such file")
     return paths

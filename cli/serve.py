@@ -24,7 +24,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from llada_tui.cli.failures import RunError
+from llada_tui.cli.failures import RunError, refuse_pipes_and_devices
 from llada_tui.core.inert import inert_text
 
 INSTALL_HINT = "pip install 'llada-tui[serve]'"
@@ -64,8 +64,7 @@ def check_trace(trace: Path, follow: bool) -> None:
     from llada_tui.tui.sources.file import FileSource
     from llada_tui.tui.sources.follow import FollowSource
 
-    if trace.exists() and not trace.is_file() and not trace.is_dir():  # a pipe would be waited on forever
-        raise RunError(f"{trace}: not a regular file")
+    refuse_pipes_and_devices(trace)  # each visit reads it again: a pipe would be waited on forever
     if follow:
         source = FollowSource.open(trace)
         if source.reader is not None:
